@@ -1,0 +1,304 @@
+//! Small typed errors shared by the cures, and the crate-wide [`Error`].
+//!
+//! Each error is a tiny opaque struct (in the style of `tower`): it says in
+//! plain words what happened, implements [`std::error::Error`], and converts
+//! into [`Error`] with `?` when a caller wants one type for everything.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A deadline passed before the operation finished.
+///
+/// Returned by [`timeout`](crate::time::timeout) and friends. It tells which
+/// deadline fired ([`deadline`](Elapsed::deadline)), whether it was the
+/// operation's own deadline or one of an enclosing deadline scope
+/// ([`is_enclosing`](Elapsed::is_enclosing)), and how late the wake-up was
+/// ([`late_by`](Elapsed::late_by)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::time::timeout;
+/// # futures_lite::future::block_on(async {
+/// let err = timeout(Duration::from_millis(5), std::future::pending::<()>())
+///     .await
+///     .unwrap_err();
+/// assert!(!err.is_enclosing());
+/// assert!(err.to_string().contains("deadline"));
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed {
+    deadline: Instant,
+    enclosing: bool,
+    late_by: Duration,
+}
+
+impl Elapsed {
+    pub(crate) fn new(deadline: Instant, enclosing: bool, now: Instant) -> Self {
+        Elapsed {
+            deadline,
+            enclosing,
+            late_by: now.saturating_duration_since(deadline),
+        }
+    }
+
+    /// The deadline that fired.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # futures_lite::future::block_on(async {
+    /// let at = Instant::now() + Duration::from_millis(2);
+    /// let err = async_guard::time::timeout_at(at, std::future::pending::<()>()).await.unwrap_err();
+    /// assert_eq!(err.deadline(), at);
+    /// # });
+    /// ```
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// `true` when the deadline that fired belonged to an enclosing deadline
+    /// scope rather than to the operation itself.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use async_guard::time::timeout;
+    /// # futures_lite::future::block_on(async {
+    /// let outer = timeout(Duration::from_millis(5), async {
+    ///     // The inner timeout is longer, so the outer scope's deadline bounds it.
+    ///     timeout(Duration::from_secs(60), std::future::pending::<()>()).await
+    /// });
+    /// let inner_result = outer.await.unwrap();
+    /// assert!(inner_result.unwrap_err().is_enclosing());
+    /// # });
+    /// ```
+    pub fn is_enclosing(&self) -> bool {
+        self.enclosing
+    }
+
+    /// How long after the deadline the expiry was observed (timer slack plus
+    /// scheduling delay). Useful to spot an overloaded event loop.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # futures_lite::future::block_on(async {
+    /// let err = async_guard::time::timeout(Duration::ZERO, std::future::pending::<()>())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.late_by() < Duration::from_secs(1));
+    /// # });
+    /// ```
+    pub fn late_by(&self) -> Duration {
+        self.late_by
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whose = if self.enclosing {
+            "an enclosing deadline"
+        } else {
+            "the deadline"
+        };
+        write!(
+            f,
+            "operation timed out: {whose} passed before it finished (noticed {:?} late)",
+            self.late_by
+        )
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// The resource was closed: no new work is accepted.
+///
+/// Returned by a closed [`Limiter`](crate::limit) or a closed shield set, and
+/// to every waiter that was queued when `close()` was called.
+///
+/// # Examples
+///
+/// ```
+/// use async_guard::Closed;
+/// assert_eq!(Closed::new().to_string(), "closed: it no longer accepts new work");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Closed(());
+
+impl Closed {
+    /// Creates the error (useful in tests and in adapters).
+    ///
+    /// ```
+    /// let e = async_guard::Closed::new();
+    /// # let _ = e;
+    /// ```
+    pub fn new() -> Self {
+        Closed(())
+    }
+}
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("closed: it no longer accepts new work")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// Too much work was already waiting: the request was shed at once instead of
+/// queued (load shedding).
+///
+/// # Examples
+///
+/// ```
+/// use async_guard::Overloaded;
+/// assert!(Overloaded::new().to_string().contains("overloaded"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Overloaded(());
+
+impl Overloaded {
+    /// Creates the error (useful in tests and in adapters).
+    ///
+    /// ```
+    /// let e = async_guard::Overloaded::new();
+    /// # let _ = e;
+    /// ```
+    pub fn new() -> Self {
+        Overloaded(())
+    }
+}
+
+impl fmt::Display for Overloaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("overloaded: too many requests already waiting, this one was rejected")
+    }
+}
+
+impl std::error::Error for Overloaded {}
+
+/// A tracked task showed no activity for longer than its time-to-live and was
+/// cancelled by its reaper.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::Reaped;
+/// let e = Reaped::new("session-7", Duration::from_secs(5));
+/// assert_eq!(e.name(), "session-7");
+/// assert!(e.to_string().contains("idle"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    name: std::sync::Arc<str>,
+    idle_for: Duration,
+}
+
+impl Reaped {
+    /// Creates the error for the task `name`, idle for `idle_for`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let e = async_guard::Reaped::new("t", Duration::from_millis(10));
+    /// # let _ = e;
+    /// ```
+    pub fn new(name: impl Into<std::sync::Arc<str>>, idle_for: Duration) -> Self {
+        Reaped {
+            name: name.into(),
+            idle_for,
+        }
+    }
+
+    /// The name the task was tracked under.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert_eq!(async_guard::Reaped::new("a", Duration::ZERO).name(), "a");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How long the task had been idle when it was reaped.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let e = async_guard::Reaped::new("a", Duration::from_secs(6));
+    /// assert_eq!(e.idle_for(), Duration::from_secs(6));
+    /// ```
+    pub fn idle_for(&self) -> Duration {
+        self.idle_for
+    }
+}
+
+impl fmt::Display for Reaped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task `{}` was reaped: idle for {:?}, longer than its time-to-live",
+            self.name, self.idle_for
+        )
+    }
+}
+
+impl std::error::Error for Reaped {}
+
+/// Any error of async-guard, for callers that want one type.
+///
+/// Every typed error converts into it with `?`.
+///
+/// # Examples
+///
+/// ```
+/// use async_guard::{Closed, Error};
+/// fn check() -> Result<(), Error> {
+///     Err(Closed::new())?
+/// }
+/// assert!(matches!(check(), Err(Error::Closed(_))));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A deadline passed.
+    Elapsed(Elapsed),
+    /// The resource was closed.
+    Closed(Closed),
+    /// The request was shed because too much work was waiting.
+    Overloaded(Overloaded),
+    /// An idle task was reaped.
+    Reaped(Reaped),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Elapsed(e) => e.fmt(f),
+            Error::Closed(e) => e.fmt(f),
+            Error::Overloaded(e) => e.fmt(f),
+            Error::Reaped(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Elapsed(e) => Some(e),
+            Error::Closed(e) => Some(e),
+            Error::Overloaded(e) => Some(e),
+            Error::Reaped(e) => Some(e),
+        }
+    }
+}
+
+macro_rules! into_error {
+    ($($ty:ident),*) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::$ty(e)
+            }
+        }
+    )*};
+}
+into_error!(Elapsed, Closed, Overloaded, Reaped);

@@ -1,0 +1,110 @@
+//! Extension traits that put the cures on any future or stream.
+//!
+//! # Naming
+//!
+//! The traits are meant to be imported next to `futures_lite`'s, so none of
+//! their method names exists on `futures_lite::FutureExt` or
+//! `futures_lite::StreamExt` (checked against futures-lite 2). Import them
+//! anonymously to avoid the trait-name clash:
+//!
+//! ```
+//! use async_guard::{FutureExt as _, StreamExt as _};
+//! use futures_lite::{FutureExt, StreamExt};
+//! ```
+//!
+//! (`async_std::prelude` has its own `FutureExt::timeout` and
+//! `StreamExt::timeout`; if you import both preludes, call ours through
+//! [`time::timeout`](crate::time::timeout) or a fully qualified path.)
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_lite::Stream;
+
+use crate::time::{self, IdleTimeout, Timeout, TimeoutEach, WithDeadline};
+
+/// Cures for any [`Future`].
+pub trait FutureExt: Future + Sized {
+    /// Bounds the future by `duration`; see [`time::timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::FutureExt as _;
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(async { 1 }.timeout(Duration::from_secs(1)).await, Ok(1));
+    /// # });
+    /// ```
+    fn timeout(self, duration: Duration) -> Timeout<Self> {
+        time::timeout(duration, self)
+    }
+
+    /// Bounds the future by the instant `at`; see [`time::timeout_at`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use async_guard::FutureExt as _;
+    /// # futures_lite::future::block_on(async {
+    /// let at = Instant::now() + Duration::from_millis(5);
+    /// assert!(std::future::pending::<()>().deadline(at).await.is_err());
+    /// # });
+    /// ```
+    fn deadline(self, at: Instant) -> Timeout<Self> {
+        time::timeout_at(at, self)
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// Cures for any [`Stream`].
+pub trait StreamExt: Stream + Sized {
+    /// Yields `Err(Elapsed)` for each silent gap of `gap`, then keeps going;
+    /// see [`TimeoutEach`] and the [table in `time`](crate::time#streams-which-adaptor).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::StreamExt as _;
+    /// use futures_lite::StreamExt;
+    /// # futures_lite::future::block_on(async {
+    /// let mut s = futures_lite::stream::pending::<u8>().timeout_each(Duration::from_millis(2));
+    /// assert!(s.next().await.unwrap().is_err());
+    /// assert!(s.next().await.unwrap().is_err()); // still going
+    /// # });
+    /// ```
+    fn timeout_each(self, gap: Duration) -> TimeoutEach<Self> {
+        TimeoutEach::new(self, gap)
+    }
+
+    /// Ends with one `Err(Elapsed)` after `gap` of silence; see [`IdleTimeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::StreamExt as _;
+    /// use futures_lite::StreamExt;
+    /// # futures_lite::future::block_on(async {
+    /// let mut s = futures_lite::stream::pending::<u8>().idle_timeout(Duration::from_millis(2));
+    /// assert!(s.next().await.unwrap().is_err());
+    /// assert!(s.next().await.is_none()); // ended
+    /// # });
+    /// ```
+    fn idle_timeout(self, gap: Duration) -> IdleTimeout<Self> {
+        IdleTimeout::new(self, gap)
+    }
+
+    /// Bounds the whole stream by the instant `at`; see [`WithDeadline`].
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use async_guard::StreamExt as _;
+    /// use futures_lite::StreamExt;
+    /// # futures_lite::future::block_on(async {
+    /// let mut s = futures_lite::stream::repeat(1).deadline(Instant::now());
+    /// assert!(s.next().await.unwrap().is_err()); // even an always-ready stream stops
+    /// assert!(s.next().await.is_none());
+    /// # });
+    /// ```
+    fn deadline(self, at: Instant) -> WithDeadline<Self> {
+        WithDeadline::new(self, Some(at))
+    }
+}
+
+impl<S: Stream> StreamExt for S {}

@@ -1,0 +1,208 @@
+//! Cure 3: timeouts and deadlines for operations **and** streams.
+//!
+//! asyncio has `asyncio.wait_for(op, timeout)` and the `asyncio.timeout()`
+//! context manager; this module is both, for any executor:
+//!
+//! | asyncio | async-guard |
+//! |---|---|
+//! | `await asyncio.wait_for(op(), 2)` | `timeout(Duration::from_secs(2), op()).await` or `op().timeout(d)` |
+//! | `async with asyncio.timeout_at(when):` | [`timeout_at`]`(when, async { .. })` or `fut.deadline(at)` |
+//! | `cm.reschedule(when)`, `cm.when()` | [`Timeout::reset`], [`Timeout::extend`], [`Timeout::deadline`] |
+//! | `asyncio.timeout` around an `async for` | [`StreamExt`](crate::StreamExt): `timeout_each`, `idle_timeout`, `deadline` |
+//!
+//! ```
+//! use std::time::Duration;
+//! use async_guard::time::timeout;
+//! # futures_lite::future::block_on(async {
+//! async fn slow_task() -> &'static str {
+//!     async_io::Timer::after(Duration::from_secs(5)).await;
+//!     "done"
+//! }
+//! match timeout(Duration::from_millis(20), slow_task()).await {
+//!     Ok(v) => println!("{v}"),
+//!     Err(e) => println!("timed out: {e}"),
+//! }
+//! # });
+//! ```
+//!
+//! # Deadline scopes
+//!
+//! A deadline is a *scope*, as in Trio or Go's `context`: while a
+//! [`Timeout`] polls its inner future, its deadline bounds every timeout
+//! nested inside, whatever their own durations: the effective deadline is the
+//! earliest one. Code inside asks [`remaining`] or [`current_deadline`] how
+//! much time it has. An `Elapsed` caused by an enclosing deadline says so
+//! ([`Elapsed::is_enclosing`]).
+//!
+//! This works on every executor because a poll is synchronous: the deadline
+//! is published in a thread-local only while the parent polls its child, and
+//! restored afterwards. The price: a task you `spawn` runs outside the
+//! parent's poll and so does **not** inherit its deadline. Carry it over
+//! explicitly with [`inherit`]:
+//!
+//! ```
+//! use std::time::Duration;
+//! use async_guard::time::{inherit, remaining, timeout};
+//! # futures_lite::future::block_on(async {
+//! timeout(Duration::from_secs(1), async {
+//!     let child = inherit(async { remaining() }); // captures the deadline now
+//!     let left = smol::spawn(child).await.unwrap();
+//!     assert!(left.unwrap() <= Duration::from_secs(1));
+//! })
+//! .await
+//! .unwrap();
+//! # });
+//! ```
+//!
+//! # Streams: which adaptor?
+//!
+//! | adaptor | the clock starts | on expiry | then |
+//! |---|---|---|---|
+//! | [`timeout_each(d)`](crate::StreamExt::timeout_each) | at each request for an item | yields `Err(Elapsed)` | keeps going (another gap, another `Err`) |
+//! | [`idle_timeout(d)`](crate::StreamExt::idle_timeout) | at each request for an item | yields `Err(Elapsed)` | ends |
+//! | [`deadline(at)`](crate::StreamExt::deadline) | once, for the whole stream | yields `Err(Elapsed)` | ends |
+//!
+//! The gap is measured from the moment the consumer asks for the next item,
+//! so time the consumer spends on an item is never counted as silence.
+//!
+//! # Edge cases
+//!
+//! - `Duration::ZERO`: the inner future still gets one poll, and a future
+//!   ready on that poll wins; otherwise `Elapsed` at once.
+//! - `Duration::MAX`, or any deadline past what `Instant` can represent:
+//!   never expires. Nothing here panics on overflow.
+//! - A deadline in the past (including after [`Timeout::reset`]): expires
+//!   on the next poll unless the inner future is ready.
+//! - Precision: deadlines are rounded up to 1 ms and never fire early.
+//!
+//! # Cost
+//!
+//! A timeout whose future is ready on its first poll never arms a timer. A
+//! pending one registers in one process-wide coarse timer shared by all
+//! timeouts (one driver thread, deadlines bucketed per millisecond), not in
+//! the reactor's per-timer map; a deadline that moves later keeps its old
+//! registration and re-arms lazily when it fires. See `benches/time.rs`.
+//!
+//! # Cancellation safety
+//!
+//! Dropping a [`Timeout`] (or a stream adaptor) at any point drops the inner
+//! future and removes its timer registration; nothing is left behind.
+//!
+//! # Comparison with other crates
+//!
+//! `async_io::Timer` + `or` (the raw idiom), `smol-timeout` and
+//! `async_std::future::timeout` give a fixed timeout per future. tokio's
+//! `time::timeout` adds `reset` via `Sleep` but is tied to tokio's runtime.
+//! `futures-time` has stream timeouts but no scopes. None of them lets
+//! nested code see or obey an enclosing deadline.
+
+mod deadline;
+mod future;
+mod scope;
+mod stream;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub use future::Timeout;
+pub use stream::{IdleTimeout, TimeoutEach, WithDeadline};
+
+/// Bounds `future` by `duration`: `Err(Elapsed)` if it is not done in time.
+///
+/// The future is dropped (cancelled) only when the `Timeout` is dropped; see
+/// [`Timeout`] for resetting the deadline or recovering the future.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::time::timeout;
+/// # futures_lite::future::block_on(async {
+/// assert_eq!(timeout(Duration::from_secs(1), async { 5 }).await, Ok(5));
+/// let slow = async_io::Timer::after(Duration::from_secs(5));
+/// assert!(timeout(Duration::from_millis(10), slow).await.is_err());
+/// # });
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout::new(future, deadline::after(duration))
+}
+
+/// Bounds `future` by the instant `deadline`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use async_guard::time::timeout_at;
+/// # futures_lite::future::block_on(async {
+/// let at = Instant::now() + Duration::from_millis(10);
+/// let err = timeout_at(at, std::future::pending::<()>()).await.unwrap_err();
+/// assert!(std::time::Instant::now() >= at);
+/// assert_eq!(err.deadline(), at);
+/// # });
+/// ```
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout::new(future, Some(deadline))
+}
+
+/// The deadline in force for the code being polled right now: the earliest
+/// of all enclosing [`Timeout`]s, or `None` when nothing bounds it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::time::{current_deadline, timeout};
+/// # futures_lite::future::block_on(async {
+/// assert_eq!(current_deadline(), None);
+/// let t = timeout(Duration::from_secs(1), async { current_deadline() });
+/// let at = t.deadline();
+/// assert_eq!(t.await.unwrap(), at);
+/// # });
+/// ```
+pub fn current_deadline() -> Option<std::time::Instant> {
+    scope::current()
+}
+
+/// How long the code being polled right now has before the earliest
+/// enclosing deadline (`Some(Duration::ZERO)` once it passed), or `None`
+/// when nothing bounds it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::time::{remaining, timeout};
+/// # futures_lite::future::block_on(async {
+/// assert_eq!(remaining(), None);
+/// let left = timeout(Duration::from_secs(2), async { remaining() }).await.unwrap();
+/// assert!(left.unwrap() <= Duration::from_secs(2));
+/// # });
+/// ```
+pub fn remaining() -> Option<Duration> {
+    scope::current().map(|at| at.saturating_duration_since(Instant::now()))
+}
+
+/// Binds `future` to the deadline in force *where `inherit` is called*, so
+/// that it can be spawned as a separate task and still obey it.
+///
+/// Call it inside the parent (while it is polled); outside any scope the
+/// result has no deadline.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::time::{inherit, timeout};
+/// # futures_lite::future::block_on(async {
+/// let res = timeout(Duration::from_millis(10), async {
+///     let child = inherit(std::future::pending::<()>());
+///     smol::spawn(child).await // the child stops at the parent's deadline
+/// })
+/// .await;
+/// assert!(res.unwrap().is_err());
+/// # });
+/// ```
+pub fn inherit<F: Future>(future: F) -> Timeout<F> {
+    Timeout::new(future, scope::current())
+}
