@@ -6,7 +6,7 @@ mod runtimes;
 use std::future::{Future, pending, ready};
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_guard::prelude::*;
