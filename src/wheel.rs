@@ -189,9 +189,14 @@ pub(crate) struct Sleep {
 }
 
 impl Sleep {
-    /// Ready once `Instant::now() >= at`; otherwise arms (or keeps) a wake-up.
-    pub(crate) fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        let now = Instant::now();
+    /// Ready once `now >= at` (`now` is a fresh clock reading); otherwise
+    /// arms (or keeps) a wake-up.
+    pub(crate) fn poll_until(
+        &mut self,
+        at: Instant,
+        now: Instant,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         if now >= at {
             self.cancel();
             return Poll::Ready(());
@@ -245,7 +250,7 @@ mod tests {
 
     async fn sleep_until(at: Instant) {
         let mut s = Sleep::default();
-        future::poll_fn(|cx| s.poll_until(at, cx)).await
+        future::poll_fn(|cx| s.poll_until(at, Instant::now(), cx)).await
     }
 
     #[test]
@@ -267,7 +272,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut sleeps: Vec<Sleep> = (0..100).map(|_| Sleep::default()).collect();
         for s in &mut sleeps {
-            assert!(s.poll_until(at, &mut cx).is_pending());
+            assert!(s.poll_until(at, Instant::now(), &mut cx).is_pending());
         }
         let tick = wheel().tick_for(at);
         assert!(wheel().lock().buckets.contains_key(&tick));

@@ -20,6 +20,9 @@ pub(crate) struct Deadline {
     own: Option<Instant>,
     /// A duration whose clock has not started yet.
     not_started: Option<Duration>,
+    /// The clock reading taken when a lazy clock started in this poll, so
+    /// that the timer check right after needs no second reading.
+    started_at: Option<Instant>,
     sleep: Sleep,
 }
 
@@ -77,7 +80,14 @@ impl Deadline {
         };
         let (out, resolved) = scope::enter_lazy(enclosing, d, f);
         if out.is_pending() {
-            self.set(resolved.unwrap_or_else(|| Instant::now().checked_add(d)));
+            match resolved {
+                Some(own) => self.set(own),
+                None => {
+                    let now = Instant::now();
+                    self.set(now.checked_add(d));
+                    self.started_at = Some(now);
+                }
+            }
         }
         out
     }
@@ -91,12 +101,13 @@ impl Deadline {
             self.sleep.cancel();
             return Poll::Pending;
         };
-        match self.sleep.poll_until(at, cx) {
+        let now = self.started_at.take().unwrap_or_else(Instant::now);
+        match self.sleep.poll_until(at, now, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
                 // Equal deadlines are reported as our own.
                 let from_enclosing = own.is_none_or(|own| own > at);
-                Poll::Ready(Elapsed::new(at, from_enclosing, Instant::now()))
+                Poll::Ready(Elapsed::new(at, from_enclosing, now))
             }
         }
     }
