@@ -47,6 +47,51 @@ fn bench(c: &mut Criterion) {
         b.iter(|| block_on(own_set.shield(async { black_box(1u64) }).unwrap()))
     });
     g.finish();
+
+    // Many in flight at once: the per-item cost without the cross-thread
+    // wake-up of every single await dominating.
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("shield_100k_in_flight");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10);
+    g.bench_function("async_executor spawn+await", |b| {
+        b.iter(|| {
+            let tasks: Vec<_> = (0..N)
+                .map(|i| ex.spawn(async move { black_box(i) }))
+                .collect();
+            block_on(async {
+                for t in tasks {
+                    black_box(t.await);
+                }
+            })
+        })
+    });
+    g.bench_function("shield+await (background thread)", |b| {
+        b.iter(|| {
+            let handles: Vec<_> = (0..N)
+                .map(|i| shield(async move { black_box(i) }))
+                .collect();
+            block_on(async {
+                for h in handles {
+                    black_box(h.await);
+                }
+            })
+        })
+    });
+    g.bench_function("shield+await (with_spawner, same executor)", |b| {
+        b.iter(|| {
+            let handles: Vec<_> = (0..N)
+                .map(|i| own_set.shield(async move { black_box(i) }).unwrap())
+                .collect();
+            block_on(async {
+                for h in handles {
+                    black_box(h.await);
+                }
+            })
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -102,7 +102,9 @@ fn file_is_written_in_full_and_flushed_when_the_caller_is_dropped() {
                 use futures_lite::AsyncWriteExt;
                 let mut file = smol::fs::File::create(&p).await.unwrap();
                 for i in 0..100 {
-                    file.write_all(format!("line {i}\n").as_bytes()).await.unwrap();
+                    file.write_all(format!("line {i}\n").as_bytes())
+                        .await
+                        .unwrap();
                     if i % 25 == 0 {
                         Timer::after(ms(1)).await; // a slow disk
                     }
@@ -156,14 +158,19 @@ fn awaited_panic_is_reraised_in_the_caller() {
             Timer::after(ms(2)).await;
             panic!("disk on fire");
         });
-        let err = AssertUnwindSafe(handle.unwrap()).catch_unwind().await.unwrap_err();
+        let err = AssertUnwindSafe(handle.unwrap())
+            .catch_unwind()
+            .await
+            .unwrap_err();
         assert_eq!(panic_message(&*err), "disk on fire");
         // The executor survived: more work runs.
         assert_eq!(set.shield(async { 1 }).unwrap().await, 1);
         let st = set.stats();
         assert_eq!((st.panicked, st.unobserved_panics, st.completed), (1, 0, 1));
         // Same on the default background thread.
-        let err = AssertUnwindSafe(shield(async { panic!("boom") })).catch_unwind().await;
+        let err = AssertUnwindSafe(shield(async { panic!("boom") }))
+            .catch_unwind()
+            .await;
         assert!(err.is_err());
         assert_eq!(shield(async { 2 }).await, 2);
     });
@@ -222,10 +229,23 @@ fn grace_deadline_stops_work_with_a_typed_error() {
         let as_crate_error: Error = err.into();
         assert!(matches!(as_crate_error, Error::Expired(_)));
         // Zero grace: a future ready on its first poll still wins.
-        assert_eq!(set.shield_within(Duration::ZERO, async { 1 }).unwrap().await, Ok(1));
-        assert!(set.shield_within(Duration::ZERO, Timer::after(ms(50))).unwrap().await.is_err());
+        assert_eq!(
+            set.shield_within(Duration::ZERO, async { 1 })
+                .unwrap()
+                .await,
+            Ok(1)
+        );
+        assert!(
+            set.shield_within(Duration::ZERO, Timer::after(ms(50)))
+                .unwrap()
+                .await
+                .is_err()
+        );
         // Duration::MAX never expires.
-        let r = set.shield_within(Duration::MAX, async { Timer::after(ms(2)).await; 2 });
+        let r = set.shield_within(Duration::MAX, async {
+            Timer::after(ms(2)).await;
+            2
+        });
         assert_eq!(r.unwrap().await, Ok(2));
         // The caller being cancelled does not change the grace period.
         drop(set.shield_within(ms(5), future::pending::<()>()).unwrap());
@@ -334,7 +354,11 @@ fn several_drains_at_once_all_return() {
     future::block_on(async {
         let set = ShieldSet::new();
         drop(set.shield(Timer::after(ms(10))));
-        let (a, b) = future::zip(set.drain(Duration::from_secs(5)), set.drain(Duration::from_secs(5))).await;
+        let (a, b) = future::zip(
+            set.drain(Duration::from_secs(5)),
+            set.drain(Duration::from_secs(5)),
+        )
+        .await;
         assert!(a.is_complete() && b.is_complete());
     });
 }

@@ -48,8 +48,11 @@ impl<T> Slot<T> {
 ///
 /// `is_expired` tells a grace-deadline expiry apart from a normal end, for
 /// the counters.
-pub(crate) async fn run_work<F>(work: Work<F::Output>, future: F, is_expired: fn(&F::Output) -> bool)
-where
+pub(crate) async fn run_work<F>(
+    work: Work<F::Output>,
+    future: F,
+    is_expired: fn(&F::Output) -> bool,
+) where
     F: Future,
 {
     let outcome = AssertUnwindSafe(future).catch_unwind().await;
@@ -210,7 +213,9 @@ impl<T> Future for Shielded<T> {
             }
             State::Lost => {
                 drop(state);
-                panic!("shielded work was dropped by its executor before it finished (was the executor shut down?)")
+                panic!(
+                    "shielded work was dropped by its executor before it finished (was the executor shut down?)"
+                )
             }
             State::Closed => {
                 drop(state);

@@ -87,7 +87,10 @@
 //!   waits as long as it takes. A drain does not close the set.
 //! - A closed set refuses with `Err(`[`Closed`](crate::Closed)`)` and drops the future unpolled.
 //! - A user executor that drops the work makes the awaiting handle panic
-//!   (there is no output to give); [`Shielded::is_finished`] never blocks.
+//!   (there is no output to give); [`Shielded::is_finished`] tells without
+//!   awaiting.
+//! - A handle polled again after it returned its output panics, like most
+//!   futures.
 //!
 //! # Comparison with other crates
 //!

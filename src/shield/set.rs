@@ -532,3 +532,39 @@ pub struct ShieldStats {
     /// left behind by two drains counts twice).
     pub abandoned: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drainers(set: &ShieldSet) -> usize {
+        lock(&set.inner.drainers).len()
+    }
+
+    #[test]
+    fn drains_unregister_when_dropped_or_woken() {
+        futures_lite::future::block_on(async {
+            let set = ShieldSet::new();
+            drop(set.shield(async_io::Timer::after(Duration::from_millis(20))));
+            let mut d = Box::pin(set.drain(Duration::from_secs(5)));
+            assert!(futures_lite::future::poll_once(d.as_mut()).await.is_none());
+            assert!(futures_lite::future::poll_once(d.as_mut()).await.is_none());
+            assert_eq!(drainers(&set), 1, "re-polling does not register twice");
+            drop(d);
+            assert_eq!(drainers(&set), 0);
+            assert!(set.drain(Duration::from_secs(5)).await.is_complete());
+            assert_eq!(drainers(&set), 0);
+        });
+    }
+
+    #[test]
+    fn refused_work_does_not_stay_in_flight() {
+        let set = ShieldSet::new();
+        set.close();
+        for _ in 0..3 {
+            assert!(set.shield(async {}).is_err());
+        }
+        let st = set.stats();
+        assert_eq!((st.in_flight, st.refused, st.shielded), (0, 3, 0));
+    }
+}
