@@ -34,6 +34,9 @@ enum State<T> {
 
 pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
+    /// The set the work counts in; shared by both ends through the slot, so
+    /// one piece of work costs one reference count on the set, not two.
+    set: Arc<SetInner>,
 }
 
 impl<T> Slot<T> {
@@ -63,21 +66,24 @@ pub(crate) async fn run_work<F>(
 /// dropped the task), it marks the work as lost so the handle never hangs.
 pub(crate) struct Work<T> {
     slot: Arc<Slot<T>>,
-    set: Arc<SetInner>,
     delivered: bool,
 }
 
 impl<T> Work<T> {
     fn deliver(mut self, outcome: Result<T, Payload>, is_expired: fn(&T) -> bool) {
         self.delivered = true;
+        let set = &*self.slot.set;
         match &outcome {
-            Ok(v) if is_expired(v) => self.set.count_expired(),
-            Ok(_) => self.set.count_completed(),
-            Err(_) => self.set.count_panicked(),
+            Ok(v) if is_expired(v) => set.count_expired(),
+            Ok(_) => {} // derived from the end count
+            Err(_) => set.count_panicked(),
         }
         let mut state = self.slot.lock();
         match std::mem::replace(&mut *state, State::Closed) {
             State::Running(waker) => {
+                // Counted as ended before the handle can see the output, so
+                // a caller that got the output also sees it in the stats.
+                set.finish_one();
                 *state = State::Done(outcome);
                 drop(state);
                 if let Some(w) = waker {
@@ -88,18 +94,18 @@ impl<T> Work<T> {
                 // The handle is gone: nobody will read the outcome.
                 drop(state);
                 match outcome {
-                    Err(panic) => self.set.unobserved_panic(panic),
+                    Err(panic) => set.unobserved_panic(panic),
                     Ok(output) => {
                         // A panicking `Drop` of the output must not escape
                         // into the executor.
                         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| drop(output)));
                     }
                 }
+                // Only now: a drain that sees nothing in flight knows the
+                // hook has run.
+                set.finish_one();
             }
         }
-        // Last, so that a drain that sees nothing in flight also sees the
-        // counters above.
-        self.set.finish_one();
     }
 }
 
@@ -108,15 +114,18 @@ impl<T> Drop for Work<T> {
         if self.delivered {
             return;
         }
-        self.set.count_lost();
-        let waker = match std::mem::replace(&mut *self.slot.lock(), State::Lost) {
+        let set = &*self.slot.set;
+        set.count_lost();
+        let mut state = self.slot.lock();
+        set.finish_one();
+        let waker = match std::mem::replace(&mut *state, State::Lost) {
             State::Running(waker) => waker,
             _ => None,
         };
+        drop(state);
         if let Some(w) = waker {
             w.wake();
         }
-        self.set.finish_one();
     }
 }
 
@@ -124,14 +133,14 @@ impl<T> Drop for Work<T> {
 pub(crate) fn pair<T>(set: Arc<SetInner>) -> (Work<T>, Shielded<T>) {
     let slot = Arc::new(Slot {
         state: Mutex::new(State::Running(None)),
+        set,
     });
     let handle = Shielded {
         slot: slot.clone(),
-        set: set.clone(),
+        taken: false,
     };
     let work = Work {
         slot,
-        set,
         delivered: false,
     };
     (work, handle)
@@ -166,7 +175,8 @@ pub(crate) fn pair<T>(set: Arc<SetInner>) -> (Work<T>, Shielded<T>) {
 #[must_use = "the work runs anyway; drop the handle explicitly if you do not need its output"]
 pub struct Shielded<T> {
     slot: Arc<Slot<T>>,
-    set: Arc<SetInner>,
+    /// The output was returned: `Drop` has nothing to look at.
+    taken: bool,
 }
 
 impl<T> Shielded<T> {
@@ -192,7 +202,8 @@ impl<T> Future for Shielded<T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut state = self.slot.lock();
+        let this = self.get_mut();
+        let mut state = this.slot.lock();
         match &mut *state {
             State::Running(waker) => {
                 match waker {
@@ -206,6 +217,7 @@ impl<T> Future for Shielded<T> {
                     unreachable!("matched Done above")
                 };
                 drop(state);
+                this.taken = true;
                 match outcome {
                     Ok(v) => Poll::Ready(v),
                     Err(panic) => resume_unwind(panic),
@@ -227,10 +239,13 @@ impl<T> Future for Shielded<T> {
 
 impl<T> Drop for Shielded<T> {
     fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
         let old = std::mem::replace(&mut *self.slot.lock(), State::Closed);
         match old {
             // An outcome nobody read: a panic counts as unobserved.
-            State::Done(Err(panic)) => self.set.unobserved_panic(panic),
+            State::Done(Err(panic)) => self.slot.set.unobserved_panic(panic),
             // A `Drop` of the output that panics while we are already
             // unwinding would abort; keep it contained.
             State::Done(Ok(output)) if std::thread::panicking() => {

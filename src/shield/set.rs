@@ -26,24 +26,40 @@ enum Spawner {
     Custom(Arc<SpawnFn>),
 }
 
+/// Keeps a counter on cache lines of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// The counters, laid out for the hot path: starting work writes only
+/// `started`, ending it normally writes only `ended` (and reads `rare`), so
+/// the starting and the executing threads never fight over a cache line.
+/// Everything else is derived: in flight = started - ended, completed =
+/// ended minus the other outcomes.
 #[derive(Default)]
 struct Counters {
-    shielded: AtomicU64,
-    in_flight: AtomicU64,
-    completed: AtomicU64,
+    started: Padded<AtomicU64>,
+    ended: Padded<AtomicU64>,
+    rare: Padded<Rare>,
+}
+
+#[derive(Default)]
+struct Rare {
     panicked: AtomicU64,
     unobserved_panics: AtomicU64,
     expired: AtomicU64,
     lost: AtomicU64,
     refused: AtomicU64,
     abandoned: AtomicU64,
+    /// Whether some drain is registered in `drainers` (read at every end).
+    drain_waiting: AtomicBool,
 }
 
 pub(crate) struct SetInner {
     spawner: Spawner,
     closed: AtomicBool,
     counters: Counters,
-    /// Drains waiting for `in_flight` to reach zero: (id, waker).
+    /// Drains waiting for nothing to be in flight: (id, waker).
     drainers: Mutex<Vec<(u64, Waker)>>,
     next_drainer: AtomicU64,
     hook: Mutex<Option<Arc<PanicHook>>>,
@@ -54,26 +70,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SetInner {
-    pub(crate) fn count_completed(&self) {
-        self.counters.completed.fetch_add(1, SeqCst);
+    fn rare(&self) -> &Rare {
+        &self.counters.rare.0
     }
 
     pub(crate) fn count_panicked(&self) {
-        self.counters.panicked.fetch_add(1, SeqCst);
+        self.rare().panicked.fetch_add(1, SeqCst);
     }
 
     pub(crate) fn count_expired(&self) {
-        self.counters.expired.fetch_add(1, SeqCst);
+        self.rare().expired.fetch_add(1, SeqCst);
     }
 
     pub(crate) fn count_lost(&self) {
-        self.counters.lost.fetch_add(1, SeqCst);
+        self.rare().lost.fetch_add(1, SeqCst);
     }
 
     /// A panic nobody will see through a handle: count it, hand it to the
     /// hook (a panicking hook is contained), or drop it.
     pub(crate) fn unobserved_panic(&self, panic: Payload) {
-        self.counters.unobserved_panics.fetch_add(1, SeqCst);
+        self.rare().unobserved_panics.fetch_add(1, SeqCst);
         let hook = lock(&self.hook).clone();
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             if let Some(hook) = hook {
@@ -82,10 +98,26 @@ impl SetInner {
         }));
     }
 
-    /// One piece of work left; wakes the drains when it was the last one.
+    /// Work started and not ended. `ended` is read first: every end is
+    /// preceded by its start, so this never underflows.
+    fn in_flight(&self) -> u64 {
+        let ended = self.counters.ended.0.load(SeqCst);
+        let started = self.counters.started.0.load(SeqCst);
+        started.saturating_sub(ended)
+    }
+
+    /// One piece of work ended (its outcome counter, if any, is already
+    /// updated); wakes the drains when nothing is left in flight.
     pub(crate) fn finish_one(&self) {
-        if self.counters.in_flight.fetch_sub(1, SeqCst) == 1 {
-            let waiting = std::mem::take(&mut *lock(&self.drainers));
+        self.counters.ended.0.fetch_add(1, SeqCst);
+        // Pairs with `Idle::poll`, which sets the flag before its own last
+        // look at the counters: one of the two sees the other.
+        if self.rare().drain_waiting.load(SeqCst) && self.in_flight() == 0 {
+            let waiting = {
+                let mut drainers = lock(&self.drainers);
+                self.rare().drain_waiting.store(false, SeqCst);
+                std::mem::take(&mut *drainers)
+            };
             for (_, waker) in waiting {
                 waker.wake();
             }
@@ -270,16 +302,14 @@ impl ShieldSet {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let c = &self.inner.counters;
         // Count first, then check `closed`: a `close` + `drain` that starts
         // after this check is guaranteed to see this work in flight.
-        c.in_flight.fetch_add(1, SeqCst);
+        self.inner.counters.started.0.fetch_add(1, SeqCst);
         if self.inner.closed.load(SeqCst) {
-            c.refused.fetch_add(1, SeqCst);
+            self.inner.rare().refused.fetch_add(1, SeqCst);
             self.inner.finish_one();
             return Err(Closed::new());
         }
-        c.shielded.fetch_add(1, SeqCst);
         let (work, handle) = pair(self.inner.clone());
         let job = run_work(work, future, is_expired);
         match &self.inner.spawner {
@@ -348,7 +378,7 @@ impl ShieldSet {
             let after = Snapshot::take(&inner);
             let still_running = after.in_flight;
             if still_running > 0 {
-                inner.counters.abandoned.fetch_add(still_running, SeqCst);
+                inner.rare().abandoned.fetch_add(still_running, SeqCst);
             }
             DrainReport {
                 completed: after.completed - before.completed,
@@ -373,18 +403,18 @@ impl ShieldSet {
     /// # }).unwrap();
     /// ```
     pub fn stats(&self) -> ShieldStats {
-        let c = &self.inner.counters;
-        let completed = c.completed.load(SeqCst);
+        let s = Snapshot::take(&self.inner);
+        let rare = self.inner.rare();
         ShieldStats {
-            in_flight: c.in_flight.load(SeqCst),
-            shielded: c.shielded.load(SeqCst),
-            completed,
-            panicked: c.panicked.load(SeqCst),
-            unobserved_panics: c.unobserved_panics.load(SeqCst),
-            expired: c.expired.load(SeqCst),
-            lost: c.lost.load(SeqCst),
-            refused: c.refused.load(SeqCst),
-            abandoned: c.abandoned.load(SeqCst),
+            in_flight: s.in_flight,
+            shielded: s.started.saturating_sub(s.refused),
+            completed: s.completed,
+            panicked: s.panicked,
+            unobserved_panics: rare.unobserved_panics.load(SeqCst),
+            expired: s.expired,
+            lost: s.lost,
+            refused: s.refused,
+            abandoned: rare.abandoned.load(SeqCst),
         }
     }
 }
@@ -400,28 +430,43 @@ impl fmt::Debug for ShieldSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShieldSet")
             .field("closed", &self.is_closed())
-            .field("in_flight", &self.inner.counters.in_flight.load(SeqCst))
+            .field("in_flight", &self.inner.in_flight())
             .finish_non_exhaustive()
     }
 }
 
+/// The counters at one moment. While work is moving, a piece that ends
+/// during the reading may be off by one between two fields; once nothing
+/// moves the snapshot is exact.
 struct Snapshot {
+    started: u64,
     in_flight: u64,
     completed: u64,
     panicked: u64,
     expired: u64,
     lost: u64,
+    refused: u64,
 }
 
 impl Snapshot {
     fn take(inner: &SetInner) -> Self {
-        let c = &inner.counters;
+        let rare = inner.rare();
+        let (panicked, expired, lost, refused) = (
+            rare.panicked.load(SeqCst),
+            rare.expired.load(SeqCst),
+            rare.lost.load(SeqCst),
+            rare.refused.load(SeqCst),
+        );
+        let ended = inner.counters.ended.0.load(SeqCst);
+        let started = inner.counters.started.0.load(SeqCst);
         Snapshot {
-            in_flight: c.in_flight.load(SeqCst),
-            completed: c.completed.load(SeqCst),
-            panicked: c.panicked.load(SeqCst),
-            expired: c.expired.load(SeqCst),
-            lost: c.lost.load(SeqCst),
+            started,
+            in_flight: started.saturating_sub(ended),
+            completed: ended.saturating_sub(panicked + expired + lost + refused),
+            panicked,
+            expired,
+            lost,
+            refused,
         }
     }
 }
@@ -436,8 +481,7 @@ impl Future for Idle {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let in_flight = &self.inner.counters.in_flight;
-        if in_flight.load(SeqCst) == 0 {
+        if self.inner.in_flight() == 0 {
             return Poll::Ready(());
         }
         {
@@ -446,10 +490,11 @@ impl Future for Idle {
                 Some((_, w)) => w.clone_from(cx.waker()),
                 None => drainers.push((self.id, cx.waker().clone())),
             }
+            self.inner.rare().drain_waiting.store(true, SeqCst);
         }
-        // Registered before this second look, so the last `finish_one`
-        // either is seen here or finds the waker above.
-        if in_flight.load(SeqCst) == 0 {
+        // Registered and flagged before this second look, so the last
+        // `finish_one` either is seen here or finds the waker above.
+        if self.inner.in_flight() == 0 {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -459,7 +504,11 @@ impl Future for Idle {
 
 impl Drop for Idle {
     fn drop(&mut self) {
-        lock(&self.inner.drainers).retain(|(id, _)| *id != self.id);
+        let mut drainers = lock(&self.inner.drainers);
+        drainers.retain(|(id, _)| *id != self.id);
+        if drainers.is_empty() {
+            self.inner.rare().drain_waiting.store(false, SeqCst);
+        }
     }
 }
 
