@@ -45,7 +45,9 @@
 //!
 //! The background thread is one thread: shielded work should be I/O-bound.
 //! Offload CPU work or blocking calls inside it (`blocking::unblock`), as
-//! anywhere else. Shielding from shielded work is fine (no deadlock).
+//! anywhere else. Shielding from shielded work, and awaiting the inner
+//! handle, is fine (no deadlock); blocking the thread is not (a `block_on`
+//! inside shielded work stalls every other piece of work on it).
 //!
 //! A shielded future runs outside the caller's poll, so it does **not**
 //! inherit the caller's deadline scope ([`crate::time`]): that is the point
@@ -85,12 +87,19 @@
 //!   it wins, otherwise `Err(Expired)`. `Duration::MAX` never expires.
 //! - `drain(Duration::ZERO)` takes stock without waiting; `Duration::MAX`
 //!   waits as long as it takes. A drain does not close the set.
-//! - A closed set refuses with `Err(`[`Closed`](crate::Closed)`)` and drops the future unpolled.
+//! - A closed set refuses with `Err(`[`Closed`](crate::Closed)`)` and drops
+//!   the future unpolled.
 //! - A user executor that drops the work makes the awaiting handle panic
 //!   (there is no output to give); [`Shielded::is_finished`] tells without
 //!   awaiting.
 //! - A handle polled again after it returned its output panics, like most
 //!   futures.
+//!
+//! # Cost
+//!
+//! One task spawn plus one small allocation for the result slot and a few
+//! atomic counter updates; awaiting a shield costs about what spawning on
+//! an `async_executor` and awaiting its `Task` costs (see `benches/shield.rs`).
 //!
 //! # Comparison with other crates
 //!
