@@ -463,6 +463,48 @@ fn many_concurrent_shields_under_a_multithreaded_executor() {
     }
 }
 
+/// Long soak: many shields with mixed outcomes and callers that give up at
+/// random points; every piece of work is accounted for and nothing hangs.
+#[test]
+#[ignore]
+fn soak_many_shields_with_random_cancellation() {
+    future::block_on(async {
+        let set = ShieldSet::with_spawner(|w| smol::spawn(w).detach());
+        set.on_panic(|_| {});
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let n = 200_000u64;
+        for i in 0..n {
+            let d = delivered.clone();
+            let handle = set
+                .shield(async move {
+                    if i % 3 == 0 {
+                        future::yield_now().await;
+                    }
+                    if i % 1000 == 7 {
+                        panic!("soak");
+                    }
+                    d.fetch_add(1, SeqCst);
+                })
+                .unwrap();
+            match i % 4 {
+                0 => drop(handle),
+                1 => {
+                    let _ = AssertUnwindSafe(handle).catch_unwind().await;
+                }
+                _ => {
+                    let _ = handle.timeout(Duration::ZERO).await;
+                }
+            }
+        }
+        assert!(set.drain(Duration::from_secs(60)).await.is_complete());
+        let st = set.stats();
+        assert_eq!(st.shielded, n);
+        assert_eq!(st.completed + st.panicked, n);
+        assert_eq!(st.panicked, n / 1000);
+        assert_eq!(delivered.load(SeqCst) as u64, st.completed);
+    });
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

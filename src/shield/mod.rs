@@ -86,7 +86,8 @@
 //! - `shield_within(Duration::ZERO, fut)`: `fut` gets one poll; ready then,
 //!   it wins, otherwise `Err(Expired)`. `Duration::MAX` never expires.
 //! - `drain(Duration::ZERO)` takes stock without waiting; `Duration::MAX`
-//!   waits as long as it takes. A drain does not close the set.
+//!   waits as long as it takes. A drain does not close the set. A drain
+//!   awaited by work of the same set waits for itself until its timeout.
 //! - A closed set refuses with `Err(`[`Closed`](crate::Closed)`)` and drops
 //!   the future unpolled.
 //! - A user executor that drops the work makes the awaiting handle panic
