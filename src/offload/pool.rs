@@ -428,7 +428,11 @@ impl Counters {
         self.running.fetch_sub(1, Relaxed);
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.busy_nanos.fetch_add(nanos, Relaxed);
-        let counter = if panicked { &self.panicked } else { &self.completed };
+        let counter = if panicked {
+            &self.panicked
+        } else {
+            &self.completed
+        };
         counter.fetch_add(1, Relaxed);
     }
 

@@ -37,8 +37,9 @@ enum Stage<F, T> {
 struct Slot<F, T> {
     stage: Stage<F, T>,
     waker: Option<Waker>,
-    /// The admission permit of a pool with `max_queued`; released when the
-    /// job ends (finished or skipped), so it counts running + waiting jobs.
+    /// The admission permit of a pool with `max_queued`, until a worker
+    /// takes it along (and releases it when the job ends) or the job is
+    /// skipped: so permits count running + waiting jobs.
     permit: Option<SemaphoreGuardArc>,
 }
 
@@ -73,10 +74,10 @@ where
     T: Send + 'static,
 {
     fn run(&self) {
-        let work = {
+        let (work, permit) = {
             let mut slot = self.lock();
             match std::mem::replace(&mut slot.stage, Stage::Running) {
-                Stage::Queued(work) => work,
+                Stage::Queued(work) => (work, slot.permit.take()),
                 other => {
                     // Cancelled before it started: skip it.
                     slot.stage = other;
@@ -88,19 +89,20 @@ where
         stats.started();
         let start = Instant::now();
         let result = panic::catch_unwind(AssertUnwindSafe(work));
+        // Order matters: free the admission slot, then count the job, then
+        // publish the result, so a caller that sees its result also sees the
+        // stats and a free slot.
+        drop(permit);
         stats.finished(start.elapsed(), result.is_err());
-
-        let (permit, waker, orphan) = {
+        let (waker, orphan) = {
             let mut slot = self.lock();
-            let permit = slot.permit.take();
             if matches!(slot.stage, Stage::Running) {
                 slot.stage = Stage::Done(result);
-                (permit, slot.waker.take(), None)
+                (slot.waker.take(), None)
             } else {
-                (permit, None, Some(result))
+                (None, Some(result))
             }
         };
-        drop(permit);
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -141,12 +143,9 @@ where
         let (stage, permit, waker) = {
             let mut slot = self.lock();
             let stage = std::mem::replace(&mut slot.stage, Stage::Gone);
-            // A running job keeps its permit until it ends: it still
-            // occupies a thread.
-            let permit = match stage {
-                Stage::Queued(_) => slot.permit.take(),
-                _ => None,
-            };
+            // Only a queued job still has its permit here; a running one's
+            // is held by its worker until the job ends (it occupies a thread).
+            let permit = slot.permit.take();
             (stage, permit, slot.waker.take())
         };
         if let Stage::Queued(_) = stage {
@@ -255,7 +254,9 @@ impl<T> Future for Offload<T> {
                 let permit = std::task::ready!(acquire.as_mut().poll(cx));
                 this.task.attach(permit);
             }
-            if let State::Admit { pool, job, .. } = std::mem::replace(&mut this.state, State::Queued) {
+            if let State::Admit { pool, job, .. } =
+                std::mem::replace(&mut this.state, State::Queued)
+            {
                 pool.shared().push(job);
             }
         }
