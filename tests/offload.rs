@@ -169,11 +169,17 @@ fn dropped_after_k_polls_is_clean() {
             wait_running(&pool, 1);
             let ran = Arc::new(AtomicBool::new(false));
             let flag = ran.clone();
-            let mut job = pool.run(move || flag.store(true, SeqCst));
+            let flag2 = ran.clone();
+            let mut queued = pool.run(move || flag.store(true, SeqCst));
+            // The pool is full now: this one waits for room.
+            let mut waiting = pool.run(move || flag2.store(true, SeqCst));
             for _ in 0..k {
-                assert!(poll_once(&mut job).await.is_none());
+                assert!(poll_once(&mut queued).await.is_none());
+                assert!(poll_once(&mut waiting).await.is_none());
             }
-            drop(job);
+            assert_eq!(pool.stats().queued, 1);
+            drop(queued);
+            drop(waiting);
             release.send(()).unwrap();
             block.await;
             pool.run(|| ()).await;

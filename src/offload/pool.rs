@@ -216,8 +216,10 @@ impl CpuPool {
 
     /// Runs `work` on the pool and resolves to its result.
     ///
-    /// The job is queued on the first poll; with [`max_queued`](Builder::max_queued)
-    /// set and the queue full, it first waits for room. See [`Offload`] for
+    /// The job is queued at once (it starts even if the future is not yet
+    /// polled); only when [`max_queued`](Builder::max_queued) jobs already
+    /// wait does the returned future first wait, while polled, for room
+    /// (backpressure; admission is not strictly FIFO). See [`Offload`] for
     /// panics and cancellation.
     ///
     /// ```
@@ -239,9 +241,7 @@ impl CpuPool {
     /// [`max_queued`](Builder::max_queued) jobs already wait (load
     /// shedding). Without `max_queued` it always succeeds.
     ///
-    /// Unlike [`run`](CpuPool::run), the job is queued before the returned
-    /// future is first polled; dropping that future before the job started
-    /// still cancels it.
+    /// Dropping the returned future before the job started cancels it.
     ///
     /// ```
     /// use async_guard::offload::CpuPool;

@@ -156,12 +156,12 @@ where
 }
 
 enum State {
-    /// Not yet in the queue: waiting for admission (first poll, or a
-    /// permit of a pool with `max_queued`). Holds the pool open.
+    /// Not yet in the queue: waiting for a permit of a pool with
+    /// `max_queued` that was full. Holds the pool open.
     Admit {
         pool: CpuPool,
         job: Arc<dyn Runnable>,
-        acquire: Option<Pin<Box<AcquireArc>>>,
+        acquire: Pin<Box<AcquireArc>>,
     },
     /// In the queue or running; the result comes through the slot.
     Queued,
@@ -171,6 +171,12 @@ enum State {
 
 /// The future of an offloaded job; created by [`offload`](super::offload),
 /// [`CpuPool::run`] and [`CpuPool::try_run`]. Resolves to the work's result.
+///
+/// Like `run_in_executor` and `blocking::unblock`, the job is submitted
+/// when it is created, not when first polled: several `Offload`s created
+/// before awaiting the first run in parallel. (Only when a pool with
+/// [`max_queued`](super::Builder::max_queued) is full does `run` wait, while
+/// polled, for room.)
 ///
 /// - A panic inside the work resumes in the task that awaits this future
 ///   (like `std::thread::scope`); the pool thread survives.
@@ -195,13 +201,20 @@ pub struct Offload<T> {
 }
 
 impl<T: Send + 'static> Offload<T> {
-    /// A job not yet queued: queued on the first poll.
+    /// A job queued now if the pool admits it now, else waiting for room
+    /// (a permit of a pool with `max_queued`) while it is polled.
     pub(crate) fn new<F>(pool: CpuPool, work: F) -> Self
     where
         F: FnOnce() -> T + Send + 'static,
     {
+        let Some(admission) = pool.shared().admission() else {
+            return Self::queued_now(&pool, work, None);
+        };
+        if let Some(permit) = admission.try_acquire_arc() {
+            return Self::queued_now(&pool, work, Some(permit));
+        }
+        let acquire = Box::pin(admission.acquire_arc());
         let task = Self::task(&pool, work);
-        let acquire = pool.shared().admission().map(|s| Box::pin(s.acquire_arc()));
         Offload {
             task: task.clone(),
             state: State::Admit {
@@ -250,10 +263,8 @@ impl<T> Future for Offload<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = &mut *self;
         if let State::Admit { acquire, .. } = &mut this.state {
-            if let Some(acquire) = acquire {
-                let permit = std::task::ready!(acquire.as_mut().poll(cx));
-                this.task.attach(permit);
-            }
+            let permit = std::task::ready!(acquire.as_mut().poll(cx));
+            this.task.attach(permit);
             if let State::Admit { pool, job, .. } =
                 std::mem::replace(&mut this.state, State::Queued)
             {
