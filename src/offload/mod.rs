@@ -88,6 +88,11 @@
 //! - Names with NUL characters are cleaned; long names are cut by the OS.
 //! - If the OS refuses to start a thread and the pool has none, the queued
 //!   jobs run on the submitting thread rather than hang.
+//! - A job that blocks on another job of the *same* pool (`block_on` inside
+//!   the work) can deadlock it, exactly like a `ThreadPoolExecutor`: keep
+//!   jobs self-contained, or give the inner work a pool of its own.
+//! - Polling an [`Offload`] again after it returned its value panics, as
+//!   for any completed future.
 //!
 //! # Design, by measurement
 //!
@@ -145,6 +150,14 @@ where
 mod tests {
     use super::pool::parse_threads;
     use super::*;
+
+    #[test]
+    fn handles_and_futures_are_send_and_sync() {
+        fn check<T: Send + Sync + Unpin + 'static>() {}
+        check::<CpuPool>();
+        check::<Offload<String>>();
+        check::<PoolStats>();
+    }
 
     #[test]
     fn env_parsing_falls_back_on_garbage_and_zero() {

@@ -234,7 +234,7 @@ impl CpuPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Offload::new(self.clone(), work)
+        Offload::new(self, work)
     }
 
     /// Queues `work` right now, or returns `Err(Overloaded)` at once when
@@ -369,8 +369,8 @@ pub struct PoolStats {
     pub completed: u64,
     /// Jobs whose work panicked (the panic went to the caller).
     pub panicked: u64,
-    /// Jobs skipped because their caller dropped the future before they
-    /// started.
+    /// Queued jobs skipped because their caller dropped the future before
+    /// they started.
     pub cancelled: u64,
     /// [`try_run`](CpuPool::try_run) calls shed with `Overloaded`.
     pub rejected: u64,
@@ -460,19 +460,21 @@ impl Shared {
         // comes first.
         let queued = self.stats.queued.fetch_add(1, Relaxed) + 1;
         self.stats.busiest_queue.fetch_max(queued, Relaxed);
-        let spawn = {
+        let (wake, spawn) = {
             let mut q = self.lock();
             q.jobs.push_back(job);
-            if q.idle > 0 {
-                self.ready.notify_one();
-            }
             let grow = q.jobs.len() > q.idle && q.workers < self.threads;
             if grow {
                 q.workers += 1;
                 q.started += 1;
             }
-            grow.then_some(q.started - 1)
+            (q.idle > 0, grow.then_some(q.started - 1))
         };
+        // Notify after unlocking, so the woken worker does not at once
+        // block on the lock we still hold.
+        if wake {
+            self.ready.notify_one();
+        }
         if let Some(index) = spawn {
             self.spawn_worker(index);
         }

@@ -194,7 +194,7 @@ enum State {
 /// assert_eq!(sum, 5050);
 /// # });
 /// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[must_use = "dropping an `Offload` cancels its job unless it already started"]
 pub struct Offload<T> {
     task: Arc<dyn Outcome<T>>,
     state: State,
@@ -203,22 +203,22 @@ pub struct Offload<T> {
 impl<T: Send + 'static> Offload<T> {
     /// A job queued now if the pool admits it now, else waiting for room
     /// (a permit of a pool with `max_queued`) while it is polled.
-    pub(crate) fn new<F>(pool: CpuPool, work: F) -> Self
+    pub(crate) fn new<F>(pool: &CpuPool, work: F) -> Self
     where
         F: FnOnce() -> T + Send + 'static,
     {
         let Some(admission) = pool.shared().admission() else {
-            return Self::queued_now(&pool, work, None);
+            return Self::queued_now(pool, work, None);
         };
         if let Some(permit) = admission.try_acquire_arc() {
-            return Self::queued_now(&pool, work, Some(permit));
+            return Self::queued_now(pool, work, Some(permit));
         }
         let acquire = Box::pin(admission.acquire_arc());
-        let task = Self::task(&pool, work);
+        let task = Self::task(pool, work);
         Offload {
             task: task.clone(),
             state: State::Admit {
-                pool,
+                pool: pool.clone(),
                 job: task,
                 acquire,
             },
