@@ -77,9 +77,10 @@ fn time_slices_are_honoured() {
             tick.await;
         }
         let yields = stamps.len() - 1;
-        // 60 ms of work in 5 ms slices: at most 12 yields, never early;
-        // a noisy machine may stretch slices, so the lower bound is loose.
-        assert!((3..=12).contains(&yields), "{yields} yields");
+        // 60 ms of work in 5 ms slices: at most 12 yields, never early. A
+        // loaded machine may preempt the thread for several slices at once,
+        // so the lower bound is only "it did yield".
+        assert!((1..=12).contains(&yields), "{yields} yields");
         for pair in stamps.windows(2) {
             assert!(pair[1] - pair[0] >= slice, "a slice ended early");
         }
