@@ -39,11 +39,12 @@ enum Variant {
     FuturesLiteYieldEvery,
     YieldNowEvery,
     Count128,
+    Count1024,
     Slice500us,
     IterSlice500us,
 }
 
-const VARIANTS: [(Variant, &str); 6] = [
+const VARIANTS: [(Variant, &str); 7] = [
     (Variant::Bare, "bare loop"),
     (
         Variant::FuturesLiteYieldEvery,
@@ -51,6 +52,7 @@ const VARIANTS: [(Variant, &str); 6] = [
     ),
     (Variant::YieldNowEvery, "yield_now every iteration"),
     (Variant::Count128, "Budget::new(128)"),
+    (Variant::Count1024, "Budget::new(1024)"),
     (Variant::Slice500us, "Budget::time_slice(500us)"),
     (Variant::IterSlice500us, "budget::iter (500us slice)"),
 ];
@@ -77,6 +79,13 @@ async fn hot_loop(variant: Variant, n: u64) -> u64 {
         }
         Variant::Count128 => {
             let mut budget = Budget::new(128);
+            for i in 0..n {
+                x = work(x ^ i);
+                budget.tick().await;
+            }
+        }
+        Variant::Count1024 => {
+            let mut budget = Budget::new(1024);
             for i in 0..n {
                 x = work(x ^ i);
                 budget.tick().await;
