@@ -218,6 +218,57 @@ fn cooperative_streams_interleave_on_one_thread() {
     assert!(switches >= 150, "only {switches} switches");
 }
 
+/// A consumer drains a channel that is already full while a second task
+/// counts its turns; returns the turns the second task got meanwhile.
+fn turns_beside_a_full_channel(cooperative: bool) -> usize {
+    let ex = LocalExecutor::new();
+    let (tx, rx) = async_channel::bounded(5_000);
+    for i in 0..5_000u32 {
+        tx.try_send(i).unwrap();
+    }
+    drop(tx);
+    let done = Rc::new(std::cell::Cell::new(false));
+    let turns = Rc::new(std::cell::Cell::new(0usize));
+    let consumer = {
+        let done = done.clone();
+        ex.spawn(async move {
+            let sum: u64 = if cooperative {
+                rx.cooperative(64)
+                    .map(u64::from)
+                    .fold(0, |a, x| a + x)
+                    .await
+            } else {
+                rx.map(u64::from).fold(0, |a, x| a + x).await
+            };
+            done.set(true);
+            assert_eq!(sum, 4_999 * 5_000 / 2);
+        })
+    };
+    let other = {
+        let (done, turns) = (done.clone(), turns.clone());
+        ex.spawn(async move {
+            while !done.get() {
+                turns.set(turns.get() + 1);
+                yield_now().await;
+            }
+        })
+    };
+    block_on(ex.run(async {
+        consumer.await;
+        other.await;
+    }));
+    turns.get()
+}
+
+#[test]
+fn a_full_channel_cannot_monopolise_the_thread() {
+    // The second task gets one turn before the consumer starts (spawn order)
+    // and one after it ends; none in between without `cooperative`.
+    assert!(turns_beside_a_full_channel(false) <= 2);
+    let turns = turns_beside_a_full_channel(true);
+    assert!(turns >= 5_000 / 64, "only {turns} turns");
+}
+
 #[test]
 fn cooperative_streams_keep_every_item_in_order() {
     runtimes::all(|| async {
