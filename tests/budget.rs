@@ -82,7 +82,11 @@ fn time_slices_are_honoured() {
         let mut stamps = vec![Instant::now()];
         let start = Instant::now();
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(60) {
+        // At least 60 ms and 3 yields (a loaded machine may preempt the
+        // thread for several slices at once), at most 5 s.
+        while (start.elapsed() < Duration::from_millis(60) || stamps.len() < 4)
+            && start.elapsed() < Duration::from_secs(5)
+        {
             x = work(x);
             let tick = budget.tick();
             if tick.will_yield() {
@@ -90,11 +94,10 @@ fn time_slices_are_honoured() {
             }
             tick.await;
         }
-        let yields = stamps.len() - 1;
-        // 60 ms of work in 5 ms slices: at most 12 yields, never early. A
-        // loaded machine may preempt the thread for several slices at once,
-        // so the lower bound is only "it did yield".
-        assert!((1..=12).contains(&yields), "{yields} yields");
+        let yields = stamps.len() as u128 - 1;
+        // Never early: no more yields than whole slices in the elapsed time.
+        assert!(yields >= 3, "{yields} yields");
+        assert!(yields <= start.elapsed().as_millis() / 5, "{yields} yields");
         for pair in stamps.windows(2) {
             assert!(pair[1] - pair[0] >= slice, "a slice ended early");
         }
@@ -113,10 +116,14 @@ fn count_and_slice_combined_take_the_first() {
         // A slice that is always reached first.
         let mut budget = Budget::new(usize::MAX).with_time_slice(Duration::from_millis(1));
         let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(10) {
+        while budget.yields() < 3 && start.elapsed() < Duration::from_secs(5) {
             budget.tick().await;
         }
-        assert!(budget.yields() >= 2, "{:?}", budget);
+        assert_eq!(budget.yields(), 3, "{:?}", budget);
+        assert!(
+            start.elapsed() >= Duration::from_millis(3),
+            "slices ended early"
+        );
     });
 }
 
@@ -310,17 +317,21 @@ fn budget_iter_yields_periodically() {
                 .await;
         assert_eq!(sum, 499_500);
         assert_eq!(polls, 11);
+        // Runs until the 500 us slice ran out 3 times (or 5 s passed).
         let start = Instant::now();
-        let (_, polls) = count_polls(
-            budget::iter((0..u64::MAX).take_while(|_| start.elapsed() < Duration::from_millis(20)))
-                .count(),
-        )
+        let (yields, polls) = count_polls(async {
+            let mut s = budget::iter(0..u64::MAX);
+            while s.budget().yields() < 3 && start.elapsed() < Duration::from_secs(5) {
+                s.next().await;
+            }
+            s.budget().yields()
+        })
         .await;
-        // Preemption on a busy machine can swallow several slices at once.
+        assert_eq!(yields, 3);
+        assert_eq!(polls, 3, "two yields taken, the third one is pending");
         assert!(
-            polls >= 3,
-            "a 500 us slice over 20 ms yielded only {} times",
-            polls - 1
+            start.elapsed() >= Duration::from_micros(1_500),
+            "slices ended early"
         );
     });
 }
@@ -434,12 +445,17 @@ fn lag_is_near_zero_on_an_idle_executor() {
     runtimes::each(|rt| async move {
         let (probe, heartbeat) = LagProbe::new(Duration::from_millis(1));
         runtimes::spawn(rt, heartbeat);
-        async_io::Timer::after(Duration::from_millis(50)).await;
+        let start = Instant::now();
+        while probe.stats().beats < 20 && start.elapsed() < Duration::from_secs(2) {
+            async_io::Timer::after(Duration::from_millis(5)).await;
+        }
         let s = probe.stats();
         probe.stop();
-        assert!(s.beats >= 10, "{s:?}");
-        assert!(s.p50 < Duration::from_millis(5), "{s:?}");
-        assert!(s.worst < Duration::from_millis(100), "{s:?}");
+        // Typically p50 ~60 us and worst ~1 ms; the bounds leave room for a
+        // machine loaded far beyond its cores (OS scheduling delays).
+        assert!(s.beats >= 20, "{s:?}");
+        assert!(s.p50 < Duration::from_millis(10), "{s:?}");
+        assert!(s.worst < Duration::from_millis(250), "{s:?}");
         assert!(s.p50 <= s.p99 && s.p99 <= s.worst && s.mean <= s.worst);
     });
 }
@@ -521,18 +537,20 @@ fn a_zero_interval_probe_does_not_hog_its_thread() {
     let (probe, heartbeat) = LagProbe::new(Duration::ZERO);
     let beat = ex.spawn(heartbeat);
     let start = Instant::now();
-    let mut turns = 0u32;
     block_on(ex.run(async {
-        while start.elapsed() < Duration::from_millis(20) {
-            turns += 1;
-            async_io::Timer::after(Duration::from_micros(200)).await;
+        // This task finishing at all shows the heartbeat leaves the thread.
+        for _ in 0..20 {
+            async_io::Timer::after(Duration::from_micros(500)).await;
         }
         probe.stop();
         beat.await;
     }));
     let s = probe.stats();
-    assert!(turns >= 10, "the other task ran only {turns} times");
-    assert!(s.beats >= 10 && s.beats <= 400, "clamped to 100 us: {s:?}");
+    let most = start.elapsed().as_micros() / 100 + 1;
+    assert!(
+        s.beats >= 1 && u128::from(s.beats) <= most,
+        "clamped to 100 us: {s:?}"
+    );
 }
 
 // ---- the starvation test ----
