@@ -123,9 +123,35 @@ fn bench_hot_loop(c: &mut Criterion) {
 
 criterion_group!(benches, bench_hot_loop);
 
+/// How long a thread has been runnable but waiting for a CPU (Linux
+/// schedstat `run_delay`): the part of the lag the OS adds on a busy machine.
+fn run_delay(path: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let nanos = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// The schedstat path of async-io's reactor thread, which fires the timers.
+fn reactor_schedstat() -> Option<String> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim() == "async-io").then(|| task.path().join("schedstat").display().to_string())
+        })
+}
+
+/// CPU wait of this thread and of the reactor thread, in total so far.
+fn cpu_waits() -> (Option<Duration>, Option<Duration>) {
+    let reactor = reactor_schedstat().and_then(|p| run_delay(&p));
+    (run_delay("/proc/thread-self/schedstat"), reactor)
+}
+
 /// Runs a 1 ms heartbeat beside `variant`'s loop (repeated for about a
-/// second) on one thread; `None` measures the idle executor.
-fn lag_beside(variant: Option<Variant>) -> (LagStats, Duration) {
+/// second) on one thread; `None` measures the idle executor. Also returns how
+/// long this thread and the reactor thread waited for a CPU meanwhile.
+fn lag_beside(variant: Option<Variant>) -> (LagStats, Duration, String) {
     let ex = LocalExecutor::new();
     let (probe, heartbeat) =
         LagProbe::with_threshold(Duration::from_millis(1), Duration::from_millis(1));
@@ -133,6 +159,7 @@ fn lag_beside(variant: Option<Variant>) -> (LagStats, Duration) {
     block_on(ex.run(async {
         async_io::Timer::after(Duration::from_millis(20)).await; // warm up
         probe.reset();
+        let waits_before = cpu_waits();
         let start = Instant::now();
         match variant {
             None => {
@@ -145,9 +172,19 @@ fn lag_beside(variant: Option<Variant>) -> (LagStats, Duration) {
             }
         }
         let took = start.elapsed();
+        let waits_after = cpu_waits();
         probe.stop();
         beat.await;
-        (probe.stats(), took)
+        let delta = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.0?}", b.saturating_sub(a)),
+            _ => "?".to_owned(),
+        };
+        let waits = format!(
+            "{} / {}",
+            delta(waits_before.0, waits_after.0),
+            delta(waits_before.1, waits_after.1)
+        );
+        (probe.stats(), took, waits)
     }))
 }
 
@@ -183,16 +220,19 @@ fn lag_report() {
         "\nbudget/lag: a 1 ms heartbeat sharing one thread (LocalExecutor) with the loop, ~1 s each"
     );
     println!(
-        "{:<50} {:>7} {:>11} {:>11} {:>11} {:>9}",
+        "(cpu wait: time this thread / the async-io reactor thread spent runnable but not running)"
+    );
+    println!(
+        "{:<50} {:>7} {:>11} {:>11} {:>11} {:>9}   cpu wait",
         "variant", "beats", "p50", "p99", "worst", ">=1ms"
     );
     let mut runs: Vec<(&str, Option<Variant>)> =
         vec![("idle executor (timer + wake-up floor)", None)];
     runs.extend(VARIANTS.iter().map(|(v, name)| (*name, Some(*v))));
     for (name, variant) in runs {
-        let (s, took) = lag_beside(variant);
+        let (s, took, waits) = lag_beside(variant);
         println!(
-            "{:<50} {:>7} {:>11.3?} {:>11.3?} {:>11.3?} {:>9}   ({took:.2?})",
+            "{:<50} {:>7} {:>11.3?} {:>11.3?} {:>11.3?} {:>9}   {waits} of {took:.2?}",
             name, s.beats, s.p50, s.p99, s.worst, s.over_threshold
         );
     }
