@@ -12,14 +12,14 @@
 //! async def long_running_task():                  async fn long_running_task(cure: bool) {
 //!                                                     let mut budget = Budget::default(); // 500 us
 //!     for i in range(10):                             for i in 0..10 {
-//!         print(f"正在处理第 {i} 步")                      println!("step {i}");
+//!         print(f"正在处理第 {i} 步")                     println!("step {i}");
 //!                                                         for _ in 0..WORK { hash(..);
-//!         await asyncio.sleep(0)  # 主动让出控制权             budget.tick().await; }  // cheap, yields every 500 us
+//!         await asyncio.sleep(0)  # 主动让出控制权            budget.tick().await; }  // cheap, yields every 500 us
 //!                                                     }
 //!                                                 }
 //! async def other_task():                         async fn other_task() {
 //!     while True:                                     loop {
-//!         print("其他任务正在运行...")                        println!("other task is running...");
+//!         print("其他任务正在运行...")                    println!("other task is running...");
 //!         await asyncio.sleep(1)                          Timer::after(100 ms).await;
 //!                                                     }
 //!                                                 }
