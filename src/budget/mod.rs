@@ -74,8 +74,9 @@
 //! | variant | vs the bare loop |
 //! |---|---|
 //! | `yield_now()` every iteration (same as `futures_lite`'s) | about 13x slower (~120 ns per yield) |
-//! | `Budget::new(128)` | +5 to +7 % |
-//! | `Budget::time_slice(500 µs)` / [`Budget::default`] | about +1 % |
+//! | `Budget::new(128)` | +3 to +7 % |
+//! | `Budget::new(1024)` | about +2 % |
+//! | `Budget::time_slice(500 µs)` / [`Budget::default`] | within ±2 % (noise) |
 //! | [`budget::iter`](iter) (500 µs slice) | within noise |
 //!
 //! A tick is a decrement and a branch; what a count budget really costs is

@@ -138,7 +138,7 @@ impl Budget {
     ///
     /// Size `n` to the loop body: each yield costs a trip through the
     /// scheduler (~120 ns on `async_executor`), spread over `n` ticks. With a
-    /// body of ~10 ns, `n = 128` costs 5 to 7 % and `n = 1024` under 1 %; for
+    /// body of ~10 ns, `n = 128` costs 3 to 7 % and `n = 1024` about 2 %; for
     /// bodies of unknown or varying cost a [`time_slice`](Budget::time_slice)
     /// is the safer choice (it bounds the time between yields, whatever the
     /// body costs).
