@@ -21,8 +21,13 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 
-use crate::budget::{Budget, Cooperative, DetectStalls};
 use crate::time::{self, IdleTimeout, Timeout, TimeoutEach, WithDeadline};
+// ---- shield ----
+use crate::shield::{self, Expired, Shielded};
+// ---- end shield ----
+// ---- budget ----
+use crate::budget::{Budget, Cooperative, DetectStalls};
+// ---- end budget ----
 
 /// Cures for any [`Future`].
 pub trait FutureExt: Future + Sized {
@@ -56,6 +61,44 @@ pub trait FutureExt: Future + Sized {
     fn timeout_at(self, at: Instant) -> Timeout<Self> {
         time::timeout_at(at, self)
     }
+
+    // ---- shield ----
+    /// Runs the future as shielded work that survives its caller; see
+    /// [`shield::shield`].
+    ///
+    /// ```
+    /// use async_guard::FutureExt as _;
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(async { 3 }.shield().await, 3);
+    /// # });
+    /// ```
+    fn shield(self) -> Shielded<Self::Output>
+    where
+        Self: Send + 'static,
+        Self::Output: Send + 'static,
+    {
+        shield::shield(self)
+    }
+
+    /// Runs the future as shielded work bounded by a grace period; see
+    /// [`shield::shield_within`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::FutureExt as _;
+    /// # futures_lite::future::block_on(async {
+    /// let stuck = std::future::pending::<()>().shield_within(Duration::from_millis(5));
+    /// assert!(stuck.await.is_err());
+    /// # });
+    /// ```
+    fn shield_within(self, grace: Duration) -> Shielded<Result<Self::Output, Expired>>
+    where
+        Self: Send + 'static,
+        Self::Output: Send + 'static,
+    {
+        shield::shield_within(grace, self)
+    }
+    // ---- end shield ----
 
     // ---- budget ----
     /// Times every poll of this future and calls `hook(name, duration)` for
