@@ -25,6 +25,9 @@ use crate::time::{self, IdleTimeout, Timeout, TimeoutEach, WithDeadline};
 // ---- shield ----
 use crate::shield::{self, Expired, Shielded};
 // ---- end shield ----
+// ---- budget ----
+use crate::budget::{Budget, Cooperative, DetectStalls};
+// ---- end budget ----
 
 /// Cures for any [`Future`].
 pub trait FutureExt: Future + Sized {
@@ -96,6 +99,28 @@ pub trait FutureExt: Future + Sized {
         shield::shield_within(grace, self)
     }
     // ---- end shield ----
+
+    // ---- budget ----
+    /// Times every poll of this future and calls `hook(name, duration)` for
+    /// each poll that took `threshold` or longer; see [`DetectStalls`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::FutureExt as _;
+    /// # futures_lite::future::block_on(async {
+    /// let work = async { std::thread::sleep(Duration::from_millis(5)) }; // blocks its thread
+    /// work.detect_stalls(Duration::from_millis(1), |name, took| eprintln!("{name} blocked for {took:?}"))
+    ///     .named("work")
+    ///     .await;
+    /// # });
+    /// ```
+    fn detect_stalls<H>(self, threshold: Duration, hook: H) -> DetectStalls<Self, H>
+    where
+        H: FnMut(&str, Duration),
+    {
+        DetectStalls::new(self, threshold, hook)
+    }
+    // ---- end budget ----
 }
 
 impl<F: Future> FutureExt for F {}
@@ -150,6 +175,39 @@ pub trait StreamExt: Stream + Sized {
     fn deadline(self, at: Instant) -> WithDeadline<Self> {
         WithDeadline::new(self, Some(at))
     }
+
+    // ---- budget ----
+    /// Yields to the executor after every `n` consecutive ready items
+    /// (`0` counts as `1`), so an always-ready stream cannot monopolise its
+    /// task; see [`Cooperative`].
+    ///
+    /// ```
+    /// use async_guard::StreamExt as _;
+    /// use futures_lite::{stream, StreamExt};
+    /// # futures_lite::future::block_on(async {
+    /// let n = stream::repeat(0u8).take(10_000).cooperative(128).count().await;
+    /// assert_eq!(n, 10_000);
+    /// # });
+    /// ```
+    fn cooperative(self, n: usize) -> Cooperative<Self> {
+        Cooperative::new(self, Budget::new(n))
+    }
+
+    /// Like [`cooperative`](StreamExt::cooperative), with any [`Budget`]
+    /// (for example a time slice): each ready item spends one tick.
+    ///
+    /// ```
+    /// use async_guard::{budget::Budget, StreamExt as _};
+    /// use futures_lite::{stream, StreamExt};
+    /// # futures_lite::future::block_on(async {
+    /// let s = stream::iter(0..1_000).cooperative_with(Budget::default());
+    /// assert_eq!(s.count().await, 1_000);
+    /// # });
+    /// ```
+    fn cooperative_with(self, budget: Budget) -> Cooperative<Self> {
+        Cooperative::new(self, budget)
+    }
+    // ---- end budget ----
 }
 
 impl<S: Stream> StreamExt for S {}

@@ -9,7 +9,7 @@
 //! | CPU work freezes the event loop | run it on a bounded CPU pool | [`offload`](mod@offload) |
 //! | unbounded concurrency exhausts memory and CPU | a fair, weighted, closable limiter with load shedding | `limit` |
 //! | operations and streams that hang forever | timeouts, deadline scopes, stream timeouts | [`time`] |
-//! | hot loops starve other tasks | cooperative yielding, stall detection | `budget` |
+//! | hot loops starve other tasks | cooperative yielding, stall detection, lag probe | [`budget`] |
 //! | idle tasks leak | activity tracking that reaps idle tasks | `reaper` |
 //! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | [`shield`] |
 //!
@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod budget;
 mod error;
 mod ext;
 pub mod offload;
@@ -38,6 +39,7 @@ pub mod shield;
 pub mod time;
 mod wheel;
 
+pub use budget::{Budget, LagProbe};
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};
 pub use offload::{CpuPool, offload};
