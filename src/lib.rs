@@ -10,7 +10,7 @@
 //! | unbounded concurrency exhausts memory and CPU | a fair, weighted, closable limiter with load shedding | `limit` |
 //! | operations and streams that hang forever | timeouts, deadline scopes, stream timeouts | [`time`] |
 //! | hot loops starve other tasks | cooperative yielding, stall detection | `budget` |
-//! | idle tasks leak | activity tracking that reaps idle tasks | `reaper` |
+//! | idle tasks leak | activity tracking that reaps idle tasks | [`reaper`] |
 //! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | `shield` |
 //!
 //! Every fallible operation returns a small typed error ([`Elapsed`],
@@ -33,11 +33,13 @@
 
 mod error;
 mod ext;
+pub mod reaper;
 pub mod time;
 mod wheel;
 
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};
+pub use reaper::Reaper;
 
 /// The extension traits, imported anonymously so they never clash with
 /// `futures_lite`'s traits of the same name.
