@@ -84,7 +84,9 @@ impl Wheel {
     }
 
     fn time_of(&self, tick: u64) -> Option<Instant> {
-        let nanos = u64::try_from(GRANULARITY.as_nanos()).ok()?.checked_mul(tick)?;
+        let nanos = u64::try_from(GRANULARITY.as_nanos())
+            .ok()?
+            .checked_mul(tick)?;
         self.epoch.checked_add(Duration::from_nanos(nanos))
     }
 
@@ -252,9 +254,8 @@ mod tests {
     #[test]
     fn cancelled_registrations_leave_no_bucket() {
         let at = Instant::now() + Duration::from_secs(3600);
-        let waker = futures_lite::future::block_on(future::poll_fn(|cx| {
-            Poll::Ready(cx.waker().clone())
-        }));
+        let waker =
+            futures_lite::future::block_on(future::poll_fn(|cx| Poll::Ready(cx.waker().clone())));
         let mut cx = Context::from_waker(&waker);
         let mut sleeps: Vec<Sleep> = (0..100).map(|_| Sleep::default()).collect();
         for s in &mut sleeps {

@@ -92,9 +92,7 @@ impl Entry {
     }
 
     pub(crate) fn idle_at_end(&self) -> Duration {
-        self.shared
-            .pace
-            .duration(self.idle_at_end.load(Relaxed))
+        self.shared.pace.duration(self.idle_at_end.load(Relaxed))
     }
 
     /// Makes sure `waker` is woken when the entry is reaped or closed.

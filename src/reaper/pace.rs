@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn clamps_and_counts_periods() {
         let p = Pace::new(Duration::from_secs(5), None);
-        assert_eq!(p.tick, Duration::from_millis(312) + Duration::from_micros(500));
+        assert_eq!(
+            p.tick,
+            Duration::from_millis(312) + Duration::from_micros(500)
+        );
         assert!(p.duration(p.ttl_periods - 1) >= p.ttl);
         assert!(p.duration(p.ttl_periods + 1) < p.ttl + p.tick);
         let zero = Pace::new(Duration::ZERO, None);
@@ -116,6 +119,9 @@ mod tests {
         let t = p.epoch + Duration::from_micros(1500);
         assert_eq!(p.next_wake(t), Some(p.epoch + Duration::from_millis(2)));
         let on_point = p.epoch + Duration::from_millis(2);
-        assert_eq!(p.next_wake(on_point), Some(p.epoch + Duration::from_millis(3)));
+        assert_eq!(
+            p.next_wake(on_point),
+            Some(p.epoch + Duration::from_millis(3))
+        );
     }
 }

@@ -78,7 +78,11 @@ impl Shared {
         let entry = Arc::new(Entry::new(self.clone(), id, name, now, slot));
         st.queue.insert(self.pace.due(now), entry.clone());
         st.stats.total += 1;
-        let driver = if st.queue.len() == 1 { st.driver.take() } else { None };
+        let driver = if st.queue.len() == 1 {
+            st.driver.take()
+        } else {
+            None
+        };
         drop(st);
         if let Some(d) = driver {
             d.wake(); // it was parked with nothing to do
@@ -149,7 +153,11 @@ impl Shared {
 
     /// For the driver: `Ready(true)` when it is time to tick, `Ready(false)`
     /// once closed; parks it (no timer polled) while nothing is tracked.
-    pub(crate) fn poll_wait(&self, timer: &mut async_io::Timer, cx: &mut Context<'_>) -> Poll<bool> {
+    pub(crate) fn poll_wait(
+        &self,
+        timer: &mut async_io::Timer,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
         use std::future::Future;
         let mut st = self.lock();
         if st.closed {

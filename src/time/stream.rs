@@ -37,7 +37,10 @@ impl<S: Stream> Gaps<S> {
         }
     }
 
-    fn poll_gap(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<S::Item, Elapsed>>> {
+    fn poll_gap(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<S::Item, Elapsed>>> {
         let this = self.project();
         if *this.done {
             return Poll::Ready(None);
