@@ -6,7 +6,6 @@
 //! (smol, async-std, a bare `block_on`): it keeps reaping even when every
 //! application task is busy or blocked. It starts with the first reaper.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -34,14 +33,12 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> bool {
     started
 }
 
-/// The driver of one reaper, for the background thread or `Reaper::run`.
-pub(crate) fn drive(shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        // Whatever ends the loop (close, or a bug that panics), the reaper
-        // closes: its tasks fail loudly instead of never being reaped.
-        let _ = AssertUnwindSafe(ticks(&shared)).catch_unwind().await;
-        shared.close();
-    }
+/// The driver of one reaper.
+async fn drive(shared: Arc<Shared>) {
+    // Whatever ends the loop (close, or a bug that panics), the reaper
+    // closes: its tasks fail loudly instead of never being reaped.
+    let _ = AssertUnwindSafe(ticks(&shared)).catch_unwind().await;
+    shared.close();
 }
 
 async fn ticks(shared: &Shared) {
