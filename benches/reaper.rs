@@ -98,7 +98,10 @@ fn due_after(reaper: &Reaper) -> u64 {
     (reaper.ttl().as_nanos().div_ceil(period) + 2) as u64
 }
 
-fn group<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
@@ -113,7 +116,9 @@ fn touch(c: &mut Criterion) {
     g.bench_function("async_guard", |b| b.iter(|| black_box(&activity).touch()));
     let seed = SeedMonitor::new(LONG_TTL);
     (0..1000).for_each(|id| seed.touch(id));
-    g.bench_function("seed_mutex_hashmap", |b| b.iter(|| seed.touch(black_box(7))));
+    g.bench_function("seed_mutex_hashmap", |b| {
+        b.iter(|| seed.touch(black_box(7)))
+    });
     g.finish();
 }
 
@@ -256,7 +261,9 @@ fn bytes_per_task() {
     let name: Arc<str> = Arc::from("task");
     let reaper = Reaper::new(LONG_TTL);
     let before = LIVE.load(Ordering::Relaxed);
-    let tracked: Vec<_> = (0..N).map(|i| reaper.track(name.clone(), move |_| Work([i as u64; 4]))).collect();
+    let tracked: Vec<_> = (0..N)
+        .map(|i| reaper.track(name.clone(), move |_| Work([i as u64; 4])))
+        .collect();
     let ours = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
     let inline = std::mem::size_of_val(&tracked[0]) as f64;
     drop(tracked);

@@ -173,6 +173,10 @@ impl Reaper {
     /// once. A reaper that stopped never leaves tasks silently unwatched.
     /// Idempotent; dropping the last clone does the same.
     ///
+    /// The `Reaped` of a task ended by `close` reports how long it had been
+    /// idle, normally less than the ttl, which tells it from a real reap;
+    /// [`Stats::closed`] counts them.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// let reaper = async_guard::reaper::Reaper::new(Duration::from_secs(5));
