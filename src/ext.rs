@@ -40,15 +40,19 @@ pub trait FutureExt: Future + Sized {
 
     /// Bounds the future by the instant `at`; see [`time::timeout_at`].
     ///
+    /// (Named like the free function rather than `deadline`, because
+    /// [`Timeout::deadline`] is the getter for the deadline in force and a
+    /// by-value trait method of the same name would shadow it.)
+    ///
     /// ```
     /// use std::time::{Duration, Instant};
     /// use async_guard::FutureExt as _;
     /// # futures_lite::future::block_on(async {
     /// let at = Instant::now() + Duration::from_millis(5);
-    /// assert!(std::future::pending::<()>().deadline(at).await.is_err());
+    /// assert!(std::future::pending::<()>().timeout_at(at).await.is_err());
     /// # });
     /// ```
-    fn deadline(self, at: Instant) -> Timeout<Self> {
+    fn timeout_at(self, at: Instant) -> Timeout<Self> {
         time::timeout_at(at, self)
     }
 }

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 /// Deadlines are rounded up to this granularity.
 pub(crate) const GRANULARITY: Duration = Duration::from_millis(1);
+const NANOS_PER_TICK: u32 = 1_000_000;
+const TICKS_PER_SEC: u64 = 1_000;
 
 struct Wheel {
     epoch: Instant,
@@ -78,9 +80,14 @@ impl Wheel {
 
     /// The first tick whose time is at or after `at` (rounding up, never early).
     fn tick_for(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
-        let g = GRANULARITY.as_nanos();
-        u64::try_from(nanos.div_ceil(g)).unwrap_or(u64::MAX)
+        // Whole milliseconds, rounded up; plain u64 arithmetic (a u128
+        // division here would cost more than the rest of the registration).
+        let since = at.saturating_duration_since(self.epoch);
+        let millis = u64::from(since.subsec_nanos().div_ceil(NANOS_PER_TICK));
+        since
+            .as_secs()
+            .saturating_mul(TICKS_PER_SEC)
+            .saturating_add(millis)
     }
 
     fn time_of(&self, tick: u64) -> Option<Instant> {
@@ -182,9 +189,14 @@ pub(crate) struct Sleep {
 }
 
 impl Sleep {
-    /// Ready once `Instant::now() >= at`; otherwise arms (or keeps) a wake-up.
-    pub(crate) fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        let now = Instant::now();
+    /// Ready once `now >= at` (`now` is a fresh clock reading); otherwise
+    /// arms (or keeps) a wake-up.
+    pub(crate) fn poll_until(
+        &mut self,
+        at: Instant,
+        now: Instant,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         if now >= at {
             self.cancel();
             return Poll::Ready(());
@@ -216,11 +228,12 @@ impl Sleep {
     }
 
     /// Drops the registration, if any (no-op once it fired).
+    #[inline]
     pub(crate) fn cancel(&mut self) {
         if let Some(key) = self.key.take() {
             wheel().remove(key);
+            self.waker = None;
         }
-        self.waker = None;
     }
 }
 
@@ -237,7 +250,7 @@ mod tests {
 
     async fn sleep_until(at: Instant) {
         let mut s = Sleep::default();
-        future::poll_fn(|cx| s.poll_until(at, cx)).await
+        future::poll_fn(|cx| s.poll_until(at, Instant::now(), cx)).await
     }
 
     #[test]
@@ -259,7 +272,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut sleeps: Vec<Sleep> = (0..100).map(|_| Sleep::default()).collect();
         for s in &mut sleeps {
-            assert!(s.poll_until(at, &mut cx).is_pending());
+            assert!(s.poll_until(at, Instant::now(), &mut cx).is_pending());
         }
         let tick = wheel().tick_for(at);
         assert!(wheel().lock().buckets.contains_key(&tick));

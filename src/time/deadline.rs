@@ -7,51 +7,119 @@ use super::scope;
 use crate::Elapsed;
 use crate::wheel::Sleep;
 
-/// `now + d`, or `None` (never) when that is not representable.
-pub(crate) fn after(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
-}
-
 /// An optional own deadline, bounded by the enclosing scope when polled.
+///
+/// A deadline given as a duration starts its clock lazily: at the end of the
+/// first poll that leaves the operation pending (or earlier, the moment
+/// nested code asks for it). A future that is ready on its first poll thus
+/// never reads the clock, exactly like the raw `or(Timer::after(d))` idiom,
+/// whose timer is only created once the operation is pending.
 #[derive(Debug, Default)]
 pub(crate) struct Deadline {
-    pub(crate) own: Option<Instant>,
+    /// The resolved own deadline (`None`: never, or not started).
+    own: Option<Instant>,
+    /// A duration whose clock has not started yet.
+    not_started: Option<Duration>,
+    /// The clock reading taken when a lazy clock started in this poll, so
+    /// that the timer check right after needs no second reading.
+    started_at: Option<Instant>,
     sleep: Sleep,
 }
 
 impl Deadline {
-    pub(crate) fn new(own: Option<Instant>) -> Self {
+    pub(crate) fn at(own: Option<Instant>) -> Self {
         Deadline {
             own,
-            sleep: Sleep::default(),
+            ..Deadline::default()
         }
     }
 
-    /// The deadline that applies now: the earlier of our own and the
-    /// enclosing scope's.
-    pub(crate) fn effective(&self) -> Option<Instant> {
-        scope::earliest(self.own, scope::current())
+    pub(crate) fn after(d: Duration) -> Self {
+        Deadline {
+            not_started: Some(d),
+            ..Deadline::default()
+        }
+    }
+
+    /// The own deadline; a clock not started yet is projected from now.
+    pub(crate) fn own(&self) -> Option<Instant> {
+        match self.not_started {
+            Some(d) => Instant::now().checked_add(d),
+            None => self.own,
+        }
+    }
+
+    pub(crate) fn set(&mut self, own: Option<Instant>) {
+        self.own = own;
+        self.not_started = None;
+    }
+
+    /// Restarts the clock: `d` from the next poll that leaves us pending.
+    pub(crate) fn restart(&mut self, d: Duration) {
+        self.own = None;
+        self.not_started = Some(d);
+    }
+
+    pub(crate) fn extend(&mut self, by: Duration) {
+        match &mut self.not_started {
+            Some(d) => match d.checked_add(by) {
+                Some(longer) => *d = longer,
+                None => self.set(None),
+            },
+            None => self.own = self.own.and_then(|at| at.checked_add(by)),
+        }
+    }
+
+    /// Polls `f` with our deadline published as the current one for the
+    /// code inside, and starts a lazy clock if `f` left us pending.
+    #[inline]
+    pub(crate) fn scoped<T>(&mut self, f: impl FnOnce() -> Poll<T>) -> Poll<T> {
+        let enclosing = scope::current();
+        let Some(d) = self.not_started else {
+            return scope::enter(scope::earliest(self.own, enclosing), f);
+        };
+        let (out, resolved) = scope::enter_lazy(enclosing, d, f);
+        if out.is_pending() {
+            match resolved {
+                Some(own) => self.set(own),
+                None => {
+                    let now = Instant::now();
+                    self.set(now.checked_add(d));
+                    self.started_at = Some(now);
+                }
+            }
+        }
+        out
     }
 
     /// `Ready(elapsed)` once the effective deadline passed; otherwise makes
-    /// sure the task is woken when it does.
+    /// sure the task is woken when it does. Call after [`scoped`](Self::scoped)
+    /// returned `Pending`.
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Elapsed> {
-        let enclosing = scope::current();
-        let Some(at) = scope::earliest(self.own, enclosing) else {
+        let own = self.own();
+        let Some(at) = scope::earliest(own, scope::current()) else {
             self.sleep.cancel();
             return Poll::Pending;
         };
-        match self.sleep.poll_until(at, cx) {
+        let now = self.started_at.take().unwrap_or_else(Instant::now);
+        match self.sleep.poll_until(at, now, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
                 // Equal deadlines are reported as our own.
-                let from_enclosing = self.own.is_none_or(|own| own > at);
-                Poll::Ready(Elapsed::new(at, from_enclosing, Instant::now()))
+                let from_enclosing = own.is_none_or(|own| own > at);
+                Poll::Ready(Elapsed::new(at, from_enclosing, now))
             }
         }
     }
 
+    /// `true` if the effective deadline already passed (reads the clock
+    /// only when there is a deadline).
+    pub(crate) fn passed(&self) -> bool {
+        scope::earliest(self.own(), scope::current()).is_some_and(|at| Instant::now() >= at)
+    }
+
     /// Forgets the timer registration (after completion).
+    #[inline]
     pub(crate) fn disarm(&mut self) {
         self.sleep.cancel();
     }

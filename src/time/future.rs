@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::deadline::Deadline;
-use super::scope;
 use crate::Elapsed;
 
 pin_project_lite::pin_project! {
@@ -45,15 +44,16 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> Timeout<F> {
-    pub(crate) fn new(future: F, deadline: Option<Instant>) -> Self {
-        Timeout {
-            future,
-            deadline: Deadline::new(deadline),
-        }
+    pub(crate) fn new(future: F, deadline: Deadline) -> Self {
+        Timeout { future, deadline }
     }
 
     /// The operation's own deadline; `None` means it has none (for example
     /// `Duration::MAX`). An enclosing scope may still bound it.
+    ///
+    /// A timeout made from a duration starts its clock at its first poll
+    /// that stays pending; before that, this is when it would end if it
+    /// started now.
     ///
     /// ```
     /// # use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ impl<F> Timeout<F> {
     /// assert_eq!(async_guard::time::timeout(Duration::MAX, async {}).deadline(), None);
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline.own
+        self.deadline.own()
     }
 
     /// Moves the deadline to `at`, earlier or later, even into the past
@@ -80,7 +80,7 @@ impl<F> Timeout<F> {
     /// # });
     /// ```
     pub fn reset(self: Pin<&mut Self>, at: Instant) {
-        self.project().deadline.own = Some(at);
+        self.project().deadline.set(Some(at));
     }
 
     /// Pushes the deadline back by `by` (saturating: overflow means never).
@@ -97,8 +97,7 @@ impl<F> Timeout<F> {
     /// assert_eq!(t.deadline(), None);
     /// ```
     pub fn extend(self: Pin<&mut Self>, by: Duration) {
-        let own = &mut self.project().deadline.own;
-        *own = own.and_then(|at| at.checked_add(by));
+        self.project().deadline.extend(by);
     }
 
     /// Removes the deadline: the operation may now take forever (an
@@ -112,7 +111,7 @@ impl<F> Timeout<F> {
     /// assert_eq!(t.deadline(), None);
     /// ```
     pub fn clear(self: Pin<&mut Self>) {
-        self.project().deadline.own = None;
+        self.project().deadline.set(None);
     }
 
     /// Gives the inner future back (for example after `Err(Elapsed)`).
@@ -136,8 +135,7 @@ impl<F: Future> Future for Timeout<F> {
         let this = self.project();
         // The inner future always gets its poll first: a result that is
         // ready wins over a deadline that passed at the same time.
-        let scope = this.deadline.effective();
-        if let Poll::Ready(out) = scope::enter(scope, || this.future.poll(cx)) {
+        if let Poll::Ready(out) = this.deadline.scoped(|| this.future.poll(cx)) {
             this.deadline.disarm();
             return Poll::Ready(Ok(out));
         }
@@ -148,7 +146,7 @@ impl<F: Future> Future for Timeout<F> {
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
-            .field("deadline", &self.deadline.own)
+            .field("deadline", &self.deadline.own())
             .finish_non_exhaustive()
     }
 }

@@ -6,7 +6,7 @@
 //! | asyncio | async-guard |
 //! |---|---|
 //! | `await asyncio.wait_for(op(), 2)` | `timeout(Duration::from_secs(2), op()).await` or `op().timeout(d)` |
-//! | `async with asyncio.timeout_at(when):` | [`timeout_at`]`(when, async { .. })` or `fut.deadline(at)` |
+//! | `async with asyncio.timeout_at(when):` | [`timeout_at`]`(when, async { .. })` or `fut.timeout_at(at)` |
 //! | `cm.reschedule(when)`, `cm.when()` | [`Timeout::reset`], [`Timeout::extend`], [`Timeout::deadline`] |
 //! | `asyncio.timeout` around an `async for` | [`StreamExt`](crate::StreamExt): `timeout_each`, `idle_timeout`, `deadline` |
 //!
@@ -74,6 +74,11 @@
 //! - A deadline in the past (including after [`Timeout::reset`]): expires
 //!   on the next poll unless the inner future is ready.
 //! - Precision: deadlines are rounded up to 1 ms and never fire early.
+//! - When the clock starts: [`timeout_at`] has a fixed instant. [`timeout`]
+//!   starts its clock at the end of the first poll that leaves the operation
+//!   pending (or earlier, if code inside asks for [`remaining`]), so a
+//!   future that is ready at once never reads the clock. This is also what
+//!   the raw `fut.or(async { Timer::after(d).await; .. })` idiom does.
 //!
 //! # Cost
 //!
@@ -101,6 +106,8 @@ mod future;
 mod scope;
 mod stream;
 
+use deadline::Deadline;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -124,7 +131,7 @@ pub use stream::{IdleTimeout, TimeoutEach, WithDeadline};
 /// # });
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    Timeout::new(future, deadline::after(duration))
+    Timeout::new(future, Deadline::after(duration))
 }
 
 /// Bounds `future` by the instant `deadline`.
@@ -142,7 +149,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 /// # });
 /// ```
 pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
-    Timeout::new(future, Some(deadline))
+    Timeout::new(future, Deadline::at(Some(deadline)))
 }
 
 /// The deadline in force for the code being polled right now: the earliest
@@ -152,12 +159,13 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use async_guard::time::{current_deadline, timeout};
+/// use std::time::Instant;
+/// use async_guard::time::{current_deadline, timeout_at};
 /// # futures_lite::future::block_on(async {
 /// assert_eq!(current_deadline(), None);
-/// let t = timeout(Duration::from_secs(1), async { current_deadline() });
-/// let at = t.deadline();
-/// assert_eq!(t.await.unwrap(), at);
+/// let at = Instant::now() + Duration::from_secs(1);
+/// let seen = timeout_at(at, async { current_deadline() }).await.unwrap();
+/// assert_eq!(seen, Some(at));
 /// # });
 /// ```
 pub fn current_deadline() -> Option<std::time::Instant> {
@@ -195,14 +203,14 @@ pub fn remaining() -> Option<Duration> {
 /// use std::time::Duration;
 /// use async_guard::time::{inherit, timeout};
 /// # futures_lite::future::block_on(async {
-/// let res = timeout(Duration::from_millis(10), async {
-///     let child = inherit(std::future::pending::<()>());
-///     smol::spawn(child).await // the child stops at the parent's deadline
-/// })
-/// .await;
-/// assert!(res.unwrap().is_err());
+/// // Built inside a 10 ms scope, the child carries that deadline with it...
+/// let child = timeout(Duration::from_millis(10), async { inherit(std::future::pending::<()>()) })
+///     .await
+///     .unwrap();
+/// // ...so even as a separate task, outside the scope, it stops in time.
+/// assert!(smol::spawn(child).await.is_err());
 /// # });
 /// ```
 pub fn inherit<F: Future>(future: F) -> Timeout<F> {
-    Timeout::new(future, scope::current())
+    Timeout::new(future, Deadline::at(scope::current()))
 }

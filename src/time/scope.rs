@@ -5,17 +5,89 @@
 //! for exactly the duration of its child's `poll` and restore the previous
 //! value afterwards. Every nested timeout reads it while it is polled, so the
 //! deadline is visible to the code inside and to nobody else, on any executor.
+//!
+//! A timeout created from a `Duration` has not read the clock yet on its
+//! first poll (reading it costs more than a ready future). It publishes the
+//! duration instead; the first nested reader turns it into an instant and
+//! writes that back, so parent and children agree on one deadline.
+//!
+//! The thread-local holds three plain `u64`s (nanoseconds since a process
+//! epoch) rather than `Option<Instant>`s: this sits on the path of every
+//! poll of every timeout, and copying small integers is several times
+//! cheaper than copying the padded `Option` structs (measured in
+//! `benches/time.rs`, "ready_first_poll").
 
 use std::cell::Cell;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Encodes "no deadline".
+const NEVER: u64 = u64::MAX;
+/// Encodes "no lazy duration" / "not resolved".
+const NONE: u64 = u64::MAX - 1;
+
+#[derive(Clone, Copy)]
+struct Scope {
+    /// Earliest deadline of all enclosing scopes, already resolved.
+    at: u64,
+    /// The innermost scope's duration whose clock has not started yet.
+    lazy: u64,
+    /// What that lazy duration resolved to.
+    resolved: u64,
+}
+
+const OUTSIDE: Scope = Scope {
+    at: NEVER,
+    lazy: NONE,
+    resolved: NONE,
+};
 
 thread_local! {
-    static CURRENT: Cell<Option<Instant>> = const { Cell::new(None) };
+    static CURRENT: Cell<Scope> = const { Cell::new(OUTSIDE) };
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+#[inline]
+fn encode(at: Option<Instant>) -> u64 {
+    match at {
+        None => NEVER,
+        // Before the epoch is long past: 0 decodes to the epoch, also past.
+        Some(at) => u64::try_from(at.saturating_duration_since(epoch()).as_nanos())
+            .map_or(NEVER, |n| n.min(NONE - 1)),
+    }
+}
+
+#[inline]
+fn decode(at: u64) -> Option<Instant> {
+    if at >= NONE {
+        None
+    } else {
+        epoch().checked_add(Duration::from_nanos(at))
+    }
 }
 
 /// The effective deadline of the enclosing scopes, if any.
+#[inline]
 pub(crate) fn current() -> Option<Instant> {
-    CURRENT.with(Cell::get)
+    CURRENT.with(|cell| {
+        let scope = cell.get();
+        if scope.lazy == NONE {
+            return decode(scope.at);
+        }
+        let own = Instant::now().checked_add(Duration::from_nanos(scope.lazy));
+        let own = encode(own);
+        let at = scope.at.min(own);
+        cell.set(Scope {
+            at,
+            lazy: NONE,
+            resolved: own,
+        });
+        decode(at)
+    })
 }
 
 /// The earlier of two optional deadlines (`None` means never).
@@ -27,15 +99,48 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
     }
 }
 
-/// Runs `f` with `deadline` published as the current one, restoring the
-/// previous deadline afterwards, even if `f` panics.
-pub(crate) fn enter<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Instant>);
+/// Runs `f` with `at` (an effective, resolved deadline) published.
+#[inline]
+pub(crate) fn enter<R>(at: Option<Instant>, f: impl FnOnce() -> R) -> R {
+    let scope = Scope {
+        at: encode(at),
+        ..OUTSIDE
+    };
+    enter_scope(scope, f).0
+}
+
+/// Runs `f` inside a scope of `d` whose clock has not started, within the
+/// resolved enclosing deadline `enclosing`. Returns what the duration was
+/// resolved to if code inside asked for the deadline (`Some(None)`: never).
+#[inline]
+pub(crate) fn enter_lazy<R>(
+    enclosing: Option<Instant>,
+    d: Duration,
+    f: impl FnOnce() -> R,
+) -> (R, Option<Option<Instant>>) {
+    let lazy = u64::try_from(d.as_nanos()).unwrap_or(NEVER).min(NONE - 1);
+    let scope = Scope {
+        at: encode(enclosing),
+        lazy,
+        resolved: NONE,
+    };
+    let (out, resolved) = enter_scope(scope, f);
+    let resolved = (resolved != NONE).then(|| decode(resolved));
+    (out, resolved)
+}
+
+#[inline]
+fn enter_scope<R>(scope: Scope, f: impl FnOnce() -> R) -> (R, u64) {
+    /// Restores the previous scope even if `f` panics.
+    struct Restore(Scope);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT.with(|c| c.set(self.0));
         }
     }
-    let _restore = Restore(CURRENT.with(|c| c.replace(deadline)));
-    f()
+    let restore = Restore(CURRENT.with(|c| c.replace(scope)));
+    let out = f();
+    let resolved = CURRENT.with(|c| c.get().resolved);
+    drop(restore);
+    (out, resolved)
 }

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 
-use super::deadline::{Deadline, after};
-use super::scope;
+use super::deadline::Deadline;
 use crate::Elapsed;
 
 pin_project_lite::pin_project! {
@@ -46,13 +45,13 @@ impl<S: Stream> Gaps<S> {
             return Poll::Ready(None);
         }
         if !*this.armed {
-            // The gap starts when the consumer asks for the next item. The
-            // previous timer registration is kept and lazily re-armed.
-            this.deadline.own = after(*this.gap);
+            // The gap starts when the consumer asks for the next item (and
+            // the clock is read only if no item is ready). The previous
+            // timer registration is kept and lazily re-armed.
+            this.deadline.restart(*this.gap);
             *this.armed = true;
         }
-        let in_force = this.deadline.effective();
-        match scope::enter(in_force, || this.stream.poll_next(cx)) {
+        match this.deadline.scoped(|| this.stream.poll_next(cx)) {
             Poll::Ready(Some(item)) => {
                 *this.armed = false;
                 Poll::Ready(Some(Ok(item)))
@@ -197,7 +196,7 @@ impl<S> WithDeadline<S> {
     pub(crate) fn new(stream: S, at: Option<Instant>) -> Self {
         WithDeadline {
             stream,
-            deadline: Deadline::new(at),
+            deadline: Deadline::at(at),
             done: false,
         }
     }
@@ -223,15 +222,14 @@ impl<S: Stream> Stream for WithDeadline<S> {
         if *this.done {
             return Poll::Ready(None);
         }
-        let in_force = this.deadline.effective();
         // A stream that is always ready must still stop at its deadline.
-        if in_force.is_some_and(|at| Instant::now() >= at) {
+        if this.deadline.passed() {
             if let Poll::Ready(elapsed) = this.deadline.poll_expired(cx) {
                 *this.done = true;
                 return Poll::Ready(Some(Err(elapsed)));
             }
         }
-        match scope::enter(in_force, || this.stream.poll_next(cx)) {
+        match this.deadline.scoped(|| this.stream.poll_next(cx)) {
             Poll::Ready(Some(item)) => Poll::Ready(Some(Ok(item))),
             Poll::Ready(None) => {
                 *this.done = true;
@@ -249,7 +247,7 @@ impl<S: Stream> Stream for WithDeadline<S> {
 impl<S> fmt::Debug for WithDeadline<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WithDeadline")
-            .field("deadline", &self.deadline.own)
+            .field("deadline", &self.deadline.own())
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
