@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::activity::{CLOSED, Entry, LEFT, REAPED};
+use super::activity::{CLOSED, Entry, LEFT, LIVE, REAPED};
 use super::pace::Pace;
 use super::queue::Queue;
 use super::{Stats, TaskInfo};
@@ -92,6 +92,9 @@ impl Shared {
 
     /// The entry finished (`finished`) or was dropped by its owner.
     pub(crate) fn leave(&self, entry: &Entry, finished: bool) {
+        if entry.state() != LIVE {
+            return; // reaped, closed or already left: nothing to take out
+        }
         let mut st = self.lock();
         let idle = self.now().saturating_sub(entry.last());
         if !entry.end(LEFT, idle) {

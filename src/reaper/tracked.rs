@@ -105,24 +105,27 @@ impl<F: Future> Future for Tracked<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let entry = this.reg.entry.clone();
-        if let Some(reaped) = entry.verdict() {
+        if let Some(reaped) = this.reg.entry.verdict() {
             this.future.set(None); // cancel the task now
-            return Poll::Ready(Err(reaped));
-        }
-        // Register before the second look, so a reap in between still wakes us.
-        this.reg.register(cx.waker());
-        if let Some(reaped) = entry.verdict() {
-            this.future.set(None);
             return Poll::Ready(Err(reaped));
         }
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             panic!("`Tracked` polled after it completed");
         };
-        let out = futures_lite::ready!(future.poll(cx));
-        this.future.set(None);
-        entry.leave(true);
-        Poll::Ready(Ok(out))
+        if let Poll::Ready(out) = future.poll(cx) {
+            this.future.set(None);
+            this.reg.entry.leave(true);
+            return Poll::Ready(Ok(out));
+        }
+        // Register, then look again: a reap before registering is seen by
+        // the second look, a reap after it wakes the task. (A task ready on
+        // its first poll never registers at all.)
+        this.reg.register(cx.waker());
+        if let Some(reaped) = this.reg.entry.verdict() {
+            this.future.set(None);
+            return Poll::Ready(Err(reaped));
+        }
+        Poll::Pending
     }
 }
 
