@@ -466,3 +466,18 @@ fn a_touch_just_before_expiry_is_never_lost() {
         assert_eq!(reaper.stats().reaped, 1);
     });
 }
+
+#[test]
+fn handles_are_send_sync_and_a_panicking_closure_leaves_nothing() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Reaper>();
+    send_sync::<async_guard::reaper::Activity>();
+    send_sync::<async_guard::reaper::Idle>();
+    send_sync::<async_guard::reaper::Tracked<std::future::Ready<u8>>>();
+    let reaper = Reaper::new(Duration::from_secs(5));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = reaper.track("boom", |_| -> std::future::Ready<()> { panic!("closure") });
+    }));
+    assert!(caught.is_err());
+    assert_eq!(reaper.stats().tracked, 0);
+}

@@ -104,11 +104,7 @@ impl Reaper {
         T: FnOnce(Activity) -> F,
         F: Future,
     {
-        let entry = self.owner.shared.register(name.into());
-        let future = task(Activity {
-            entry: entry.clone(),
-        });
-        Tracked::new(future, entry)
+        Tracked::new(self.owner.shared.register(name.into()), task)
     }
 
     /// Watches something that is not one future (a session, a connection, a

@@ -66,7 +66,12 @@ impl Pace {
     pub(crate) fn next_wake(&self, stored_at: Instant) -> Option<Instant> {
         let since = stored_at.saturating_duration_since(self.epoch).as_nanos();
         let period = self.period.as_nanos();
-        let target = (since / period + 1).checked_mul(period)?;
+        // u64 division when it fits (always, short of centuries): the driver
+        // does this on every tick, and a u128 division is several times slower.
+        let target = match (u64::try_from(since), u64::try_from(period)) {
+            (Ok(since), Ok(period)) => u128::from((since / period + 1).checked_mul(period)?),
+            _ => (since / period + 1).checked_mul(period)?,
+        };
         let secs = u64::try_from(target / 1_000_000_000).ok()?;
         let at = Duration::new(secs, (target % 1_000_000_000) as u32);
         self.epoch.checked_add(at)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::activity::{CLOSED, Entry, REAPED};
+use super::activity::{Activity, CLOSED, Entry, REAPED};
 use crate::{Closed, Reaped};
 
 /// Owns a tracked entry: dropping it takes the entry out of the reaper.
@@ -80,10 +80,12 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> Tracked<F> {
-    pub(crate) fn new(future: F, entry: Arc<Entry>) -> Self {
+    /// Makes the task; if `task` panics, the entry still leaves the reaper.
+    pub(crate) fn new(entry: Arc<Entry>, task: impl FnOnce(Activity) -> F) -> Self {
+        let reg = Registration::new(entry.clone(), false);
         Tracked {
-            future: Some(future),
-            reg: Registration::new(entry, false),
+            future: Some(task(Activity { entry })),
+            reg,
         }
     }
 
