@@ -476,7 +476,7 @@ fn handles_are_send_sync_and_a_panicking_closure_leaves_nothing() {
     send_sync::<async_guard::reaper::Tracked<std::future::Ready<u8>>>();
     let reaper = Reaper::new(Duration::from_secs(5));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = reaper.track("boom", |_| -> std::future::Ready<()> { panic!("closure") });
+        drop(reaper.track("boom", |_| -> std::future::Ready<()> { panic!("closure") }));
     }));
     assert!(caught.is_err());
     assert_eq!(reaper.stats().tracked, 0);
