@@ -58,6 +58,10 @@
 //! (lazy re-bucketing), the others are reaped. So a tick costs O(1 + entries
 //! due in it), the same at 10 and at 1,000,000 tracked tasks, and a busy
 //! task is re-examined about once per `ttl` however often it touches.
+//! Measured (`benches/reaper.rs`): a tick with nothing due takes about 60-90
+//! ns at 1k, 100k and 1M tracked, where scanning a `Mutex<HashMap>` like the
+//! seed takes 9 us, 0.7 ms and 19 ms; with every task active, the re-checks
+//! average out to about 12 ns per task per ttl.
 //!
 //! One driver task per reaper runs on a background thread (an
 //! `async_executor::Executor` under `async_io::block_on`, shared by all
@@ -98,8 +102,9 @@
 //! at once (O(1)); dropping an [`Idle`] ends its watch the same way. A
 //! reaped or closed `Tracked` may be polled again: it keeps answering
 //! `Err(Reaped)`. Nothing is left behind in the reaper: its memory follows
-//! the number of tracked tasks (about 130 bytes each plus the name), and its
-//! slab is released when it empties.
+//! the number of tracked tasks (about 140 heap bytes each, plus 40 bytes in
+//! the `Tracked` future and the name; see `benches/reaper.rs`), and its slab
+//! is released when it empties.
 //!
 //! # Comparison with other crates
 //!
