@@ -268,6 +268,8 @@ pub enum Error {
     Overloaded(Overloaded),
     /// An idle task was reaped.
     Reaped(Reaped),
+    /// Shielded work ran out of its grace period.
+    Expired(crate::shield::Expired),
 }
 
 impl fmt::Display for Error {
@@ -277,6 +279,7 @@ impl fmt::Display for Error {
             Error::Closed(e) => e.fmt(f),
             Error::Overloaded(e) => e.fmt(f),
             Error::Reaped(e) => e.fmt(f),
+            Error::Expired(e) => e.fmt(f),
         }
     }
 }
@@ -288,6 +291,7 @@ impl std::error::Error for Error {
             Error::Closed(e) => Some(e),
             Error::Overloaded(e) => Some(e),
             Error::Reaped(e) => Some(e),
+            Error::Expired(e) => Some(e),
         }
     }
 }
@@ -302,3 +306,11 @@ macro_rules! into_error {
     )*};
 }
 into_error!(Elapsed, Closed, Overloaded, Reaped);
+
+// ---- shield ----
+impl From<crate::shield::Expired> for Error {
+    fn from(e: crate::shield::Expired) -> Self {
+        Error::Expired(e)
+    }
+}
+// ---- end shield ----

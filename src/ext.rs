@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 use futures_lite::Stream;
 
 use crate::time::{self, IdleTimeout, Timeout, TimeoutEach, WithDeadline};
+// ---- shield ----
+use crate::shield::{self, Expired, Shielded};
+// ---- end shield ----
 
 /// Cures for any [`Future`].
 pub trait FutureExt: Future + Sized {
@@ -55,6 +58,44 @@ pub trait FutureExt: Future + Sized {
     fn timeout_at(self, at: Instant) -> Timeout<Self> {
         time::timeout_at(at, self)
     }
+
+    // ---- shield ----
+    /// Runs the future as shielded work that survives its caller; see
+    /// [`shield::shield`].
+    ///
+    /// ```
+    /// use async_guard::FutureExt as _;
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(async { 3 }.shield().await, 3);
+    /// # });
+    /// ```
+    fn shield(self) -> Shielded<Self::Output>
+    where
+        Self: Send + 'static,
+        Self::Output: Send + 'static,
+    {
+        shield::shield(self)
+    }
+
+    /// Runs the future as shielded work bounded by a grace period; see
+    /// [`shield::shield_within`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::FutureExt as _;
+    /// # futures_lite::future::block_on(async {
+    /// let stuck = std::future::pending::<()>().shield_within(Duration::from_millis(5));
+    /// assert!(stuck.await.is_err());
+    /// # });
+    /// ```
+    fn shield_within(self, grace: Duration) -> Shielded<Result<Self::Output, Expired>>
+    where
+        Self: Send + 'static,
+        Self::Output: Send + 'static,
+    {
+        shield::shield_within(grace, self)
+    }
+    // ---- end shield ----
 }
 
 impl<F: Future> FutureExt for F {}

@@ -11,7 +11,7 @@
 //! | operations and streams that hang forever | timeouts, deadline scopes, stream timeouts | [`time`] |
 //! | hot loops starve other tasks | cooperative yielding, stall detection | `budget` |
 //! | idle tasks leak | activity tracking that reaps idle tasks | [`reaper`] |
-//! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | `shield` |
+//! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | [`shield`] |
 //!
 //! Every fallible operation returns a small typed error ([`Elapsed`],
 //! [`Closed`], [`Overloaded`], [`Reaped`]), each convertible into the
@@ -34,12 +34,14 @@
 mod error;
 mod ext;
 pub mod reaper;
+pub mod shield;
 pub mod time;
 mod wheel;
 
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};
 pub use reaper::Reaper;
+pub use shield::{Expired, ShieldSet, Shielded};
 
 /// The extension traits, imported anonymously so they never clash with
 /// `futures_lite`'s traits of the same name.

@@ -1,0 +1,548 @@
+//! Integration tests for `async_guard::shield`.
+mod runtimes;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use async_guard::shield::{self, Expired, ShieldSet, shield, shield_within};
+use async_guard::{Error, FutureExt as _};
+use async_io::Timer;
+use futures_lite::future::{self, FutureExt as _};
+use runtimes::Runtime;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A set whose work runs on the runtime the test body runs under.
+fn set_on(rt: Runtime) -> ShieldSet {
+    match rt {
+        Runtime::Smol => ShieldSet::with_spawner(|w| smol::spawn(w).detach()),
+        Runtime::AsyncStd => ShieldSet::with_spawner(|w| {
+            async_std::task::spawn(w);
+        }),
+        // No executor of its own: use the background thread.
+        Runtime::BlockOn | Runtime::Executor => ShieldSet::new(),
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn output_reaches_a_caller_that_is_not_cancelled() {
+    runtimes::each(|rt| async move {
+        assert_eq!(shield(async { 7 }).await, 7);
+        let slow = shield(async {
+            Timer::after(ms(10)).await;
+            "late"
+        });
+        assert_eq!(slow.await, "late");
+        let set = set_on(rt);
+        assert_eq!(set.shield(async { vec![1, 2] }).unwrap().await, vec![1, 2]);
+        assert_eq!(async { 3 }.shield().await, 3);
+    });
+}
+
+#[test]
+fn message_is_delivered_when_the_caller_is_dropped_mid_operation() {
+    runtimes::each(|rt| async move {
+        for k in 0..4 {
+            let set = set_on(rt);
+            let (tx, rx) = smol::channel::bounded(1);
+            let s = set.clone();
+            let mut caller = Box::pin(async move {
+                let handle = s
+                    .shield(async move {
+                        Timer::after(ms(5)).await;
+                        tx.send(k).await.unwrap();
+                        Timer::after(ms(5)).await;
+                    })
+                    .unwrap();
+                handle.await;
+                unreachable!("the caller is cancelled before the work ends");
+            });
+            for _ in 0..k {
+                assert!(future::poll_once(caller.as_mut()).await.is_none());
+            }
+            if k == 0 {
+                // Never polled: nothing was shielded, nothing to deliver.
+                drop(caller);
+                assert_eq!(set.stats().shielded, 0);
+                continue;
+            }
+            drop(caller);
+            assert_eq!(rx.recv().await.unwrap(), k);
+            let report = set.drain(Duration::from_secs(5)).await;
+            assert!(report.is_complete());
+            assert_eq!(set.stats().completed, 1);
+        }
+    });
+}
+
+#[test]
+fn file_is_written_in_full_and_flushed_when_the_caller_is_dropped() {
+    runtimes::each(|rt| async move {
+        let path = std::env::temp_dir().join(format!(
+            "async-guard-shield-{}-{rt:?}.txt",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let set = set_on(rt);
+        let s = set.clone();
+        let p = path.clone();
+        let caller = async move {
+            s.shield(async move {
+                use futures_lite::AsyncWriteExt;
+                let mut file = smol::fs::File::create(&p).await.unwrap();
+                for i in 0..100 {
+                    file.write_all(format!("line {i}\n").as_bytes())
+                        .await
+                        .unwrap();
+                    if i % 25 == 0 {
+                        Timer::after(ms(1)).await; // a slow disk
+                    }
+                }
+                file.flush().await.unwrap();
+                file.sync_all().await.unwrap();
+            })
+            .unwrap()
+            .await
+        };
+        // The caller times out long before the write is done.
+        assert!(caller.timeout(Duration::ZERO).await.is_err());
+        let report = set.drain(Duration::from_secs(10)).await;
+        assert!(report.is_complete(), "{report:?}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 100);
+        assert!(text.ends_with("line 99\n"));
+        let _ = std::fs::remove_file(&path);
+    });
+}
+
+#[test]
+fn seed_scenario_outer_task_cancelled_critical_task_completes() {
+    // asyncio: `await asyncio.shield(critical_task())` in a task that is
+    // cancelled; the critical task still prints "done".
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let check = done.clone();
+    smol::block_on(async move {
+        let outer = smol::spawn(async move {
+            shield(async move {
+                Timer::after(ms(30)).await;
+                d.store(true, SeqCst);
+            })
+            .await;
+        });
+        Timer::after(ms(5)).await;
+        assert!(outer.cancel().await.is_none()); // the outer task is cancelled
+        assert!(!check.load(SeqCst));
+        let report = shield::drain(Duration::from_secs(5)).await;
+        assert!(report.is_complete());
+    });
+    assert!(done.load(SeqCst));
+}
+
+#[test]
+fn awaited_panic_is_reraised_in_the_caller() {
+    runtimes::each(|rt| async move {
+        let set = set_on(rt);
+        let handle = set.shield(async {
+            Timer::after(ms(2)).await;
+            panic!("disk on fire");
+        });
+        let err = AssertUnwindSafe(handle.unwrap())
+            .catch_unwind()
+            .await
+            .unwrap_err();
+        assert_eq!(panic_message(&*err), "disk on fire");
+        // The executor survived: more work runs.
+        assert_eq!(set.shield(async { 1 }).unwrap().await, 1);
+        let st = set.stats();
+        assert_eq!((st.panicked, st.unobserved_panics, st.completed), (1, 0, 1));
+        // Same on the default background thread.
+        let err = AssertUnwindSafe(shield(async { panic!("boom") }))
+            .catch_unwind()
+            .await;
+        assert!(err.is_err());
+        assert_eq!(shield(async { 2 }).await, 2);
+    });
+}
+
+#[test]
+fn unawaited_panic_is_counted_and_given_to_the_hook() {
+    runtimes::each(|rt| async move {
+        let set = set_on(rt);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        set.on_panic(move |p| s.lock().unwrap().push(panic_message(&*p)));
+        // Handle dropped before the panic.
+        drop(set.shield(async {
+            Timer::after(ms(2)).await;
+            panic!("early drop");
+        }));
+        // Handle dropped after the panic, never awaited.
+        let late = set.shield(async { panic!("late drop") }).unwrap();
+        while !late.is_finished() {
+            Timer::after(ms(1)).await;
+        }
+        drop(late);
+        let report = set.drain(Duration::from_secs(5)).await;
+        assert!(report.is_complete());
+        let mut got = seen.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, ["early drop", "late drop"]);
+        let st = set.stats();
+        assert_eq!((st.panicked, st.unobserved_panics), (2, 2));
+    });
+}
+
+#[test]
+fn a_panicking_hook_is_contained() {
+    future::block_on(async {
+        let set = ShieldSet::new();
+        set.on_panic(|_| panic!("the hook itself panics"));
+        drop(set.shield(async { panic!("work panics") }));
+        set.drain(Duration::from_secs(5)).await;
+        assert_eq!(set.shield(async { 5 }).unwrap().await, 5);
+        assert_eq!(set.stats().unobserved_panics, 1);
+    });
+}
+
+#[test]
+fn grace_deadline_stops_work_with_a_typed_error() {
+    runtimes::each(|rt| async move {
+        let set = set_on(rt);
+        let start = Instant::now();
+        let stuck = set.shield_within(ms(20), future::pending::<()>()).unwrap();
+        let err: Expired = stuck.await.unwrap_err();
+        assert!(start.elapsed() >= ms(20));
+        assert_eq!(err.grace(), ms(20));
+        assert!(err.to_string().contains("grace period"));
+        let as_crate_error: Error = err.into();
+        assert!(matches!(as_crate_error, Error::Expired(_)));
+        // Zero grace: a future ready on its first poll still wins.
+        assert_eq!(
+            set.shield_within(Duration::ZERO, async { 1 })
+                .unwrap()
+                .await,
+            Ok(1)
+        );
+        assert!(
+            set.shield_within(Duration::ZERO, Timer::after(ms(50)))
+                .unwrap()
+                .await
+                .is_err()
+        );
+        // Duration::MAX never expires.
+        let r = set.shield_within(Duration::MAX, async {
+            Timer::after(ms(2)).await;
+            2
+        });
+        assert_eq!(r.unwrap().await, Ok(2));
+        // The caller being cancelled does not change the grace period.
+        drop(set.shield_within(ms(5), future::pending::<()>()).unwrap());
+        set.drain(Duration::from_secs(5)).await;
+        let st = set.stats();
+        assert_eq!((st.expired, st.completed, st.in_flight), (3, 2, 0));
+        // The free function.
+        assert!(shield_within(ms(1), future::pending::<()>()).await.is_err());
+        assert!(future::pending::<()>().shield_within(ms(1)).await.is_err());
+    });
+}
+
+#[test]
+fn drain_waits_for_work_in_flight() {
+    runtimes::each(|rt| async move {
+        let set = set_on(rt);
+        let done = Arc::new(AtomicUsize::new(0));
+        for i in 0..10 {
+            let d = done.clone();
+            drop(set.shield(async move {
+                Timer::after(ms(5 + i)).await;
+                d.fetch_add(1, SeqCst);
+            }));
+        }
+        let report = set.drain(Duration::from_secs(5)).await;
+        assert_eq!(done.load(SeqCst), 10);
+        assert_eq!(report.completed, 10);
+        assert_eq!(report.still_running, 0);
+        // Nothing in flight: returns at once, even with a huge timeout.
+        let report = set.drain(Duration::MAX).await;
+        assert_eq!(report, Default::default());
+    });
+}
+
+#[test]
+fn drain_gives_up_on_work_that_outlives_its_timeout() {
+    runtimes::each(|rt| async move {
+        let set = set_on(rt);
+        drop(set.shield(Timer::after(ms(2))));
+        drop(set.shield(Timer::after(Duration::from_secs(30))));
+        let start = Instant::now();
+        let report = set.drain(ms(100)).await;
+        assert!(start.elapsed() >= ms(100));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!((report.completed, report.still_running), (1, 1));
+        assert!(!report.is_complete());
+        assert_eq!(set.stats().abandoned, 1);
+        assert_eq!(set.stats().in_flight, 1);
+        // Zero timeout only takes stock.
+        let report = set.drain(Duration::ZERO).await;
+        assert_eq!(report.still_running, 1);
+    });
+}
+
+#[test]
+fn close_refuses_new_work_and_drain_still_waits_for_old() {
+    runtimes::each(|rt| async move {
+        let set = set_on(rt);
+        let finished = Arc::new(AtomicBool::new(false));
+        let f = finished.clone();
+        let old = set
+            .shield(async move {
+                Timer::after(ms(10)).await;
+                f.store(true, SeqCst);
+                "old"
+            })
+            .unwrap();
+        set.close();
+        let polled = Arc::new(AtomicBool::new(false));
+        let p = polled.clone();
+        let refused = set.shield(async move { p.store(true, SeqCst) });
+        assert_eq!(refused.unwrap_err(), async_guard::Closed::new());
+        assert!(set.shield_within(ms(1), async {}).is_err());
+        let report = set.drain(Duration::from_secs(5)).await;
+        assert!(report.is_complete());
+        assert!(finished.load(SeqCst));
+        assert!(!polled.load(SeqCst), "refused work is never polled");
+        assert_eq!(old.await, "old");
+        let st = set.stats();
+        assert_eq!((st.refused, st.shielded, st.in_flight), (2, 1, 0));
+        // Use after close stays defined.
+        set.close();
+        assert!(set.drain(Duration::ZERO).await.is_complete());
+    });
+}
+
+#[test]
+fn dropped_drain_leaves_nothing_behind() {
+    runtimes::all(|| async {
+        let set = ShieldSet::new();
+        drop(set.shield(Timer::after(ms(30))));
+        for k in 0..3 {
+            let mut d = Box::pin(set.drain(Duration::from_secs(5)));
+            for _ in 0..k {
+                assert!(future::poll_once(d.as_mut()).await.is_none());
+            }
+            drop(d);
+        }
+        // A later drain still sees the end of the work.
+        assert!(set.drain(Duration::from_secs(5)).await.is_complete());
+    });
+}
+
+#[test]
+fn several_drains_at_once_all_return() {
+    future::block_on(async {
+        let set = ShieldSet::new();
+        drop(set.shield(Timer::after(ms(10))));
+        let (a, b) = future::zip(
+            set.drain(Duration::from_secs(5)),
+            set.drain(Duration::from_secs(5)),
+        )
+        .await;
+        assert!(a.is_complete() && b.is_complete());
+    });
+}
+
+#[test]
+fn shielding_from_shielded_work_does_not_deadlock() {
+    runtimes::all(|| async {
+        let out = shield(async {
+            let inner = shield(async { shield(async { 3 }).await * 2 });
+            inner.await + 1
+        })
+        .timeout(Duration::from_secs(5))
+        .await;
+        assert_eq!(out, Ok(7));
+    });
+}
+
+#[test]
+fn work_lost_by_its_executor_does_not_hang_the_handle_or_the_drain() {
+    future::block_on(async {
+        // A spawner that drops the work, like a shut-down executor.
+        let set = ShieldSet::with_spawner(drop);
+        let handle = set.shield(async { 1 }).unwrap();
+        assert!(handle.is_finished());
+        let err = AssertUnwindSafe(handle).catch_unwind().await.unwrap_err();
+        assert!(panic_message(&*err).contains("dropped by its executor"));
+        assert!(set.drain(ms(1)).await.is_complete());
+        let st = set.stats();
+        assert_eq!((st.lost, st.in_flight), (1, 0));
+
+        // An executor shut down (dropped) with the work pending.
+        let ex = Arc::new(async_executor::Executor::new());
+        let weak = Arc::downgrade(&ex);
+        let set = ShieldSet::with_spawner(move |w| {
+            if let Some(ex) = weak.upgrade() {
+                ex.spawn(w).detach();
+            }
+        });
+        let handle = set.shield(future::pending::<()>()).unwrap();
+        assert!(ex.try_tick()); // it started
+        assert!(!handle.is_finished());
+        drop(ex); // drops its tasks
+        assert!(handle.is_finished());
+        assert!(AssertUnwindSafe(handle).catch_unwind().await.is_err());
+        assert!(set.drain(ms(1)).await.is_complete());
+        assert_eq!(set.stats().lost, 1);
+    });
+}
+
+#[test]
+fn many_concurrent_shields_under_a_multithreaded_executor() {
+    let ex = Arc::new(async_executor::Executor::new());
+    let (stop, shutdown) = smol::channel::unbounded::<()>();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let ex = ex.clone();
+            let shutdown = shutdown.clone();
+            std::thread::spawn(move || future::block_on(ex.run(shutdown.recv())))
+        })
+        .collect();
+    let e = ex.clone();
+    let own = ShieldSet::with_spawner(move |w| e.spawn(w).detach());
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..200)
+        .map(|i| {
+            let own = own.clone();
+            let delivered = delivered.clone();
+            ex.spawn(async move {
+                let d = delivered.clone();
+                let a = shield(async move {
+                    future::yield_now().await;
+                    d.fetch_add(1, SeqCst);
+                    i
+                });
+                let d = delivered.clone();
+                let b = own
+                    .shield(async move {
+                        future::yield_now().await;
+                        d.fetch_add(1, SeqCst);
+                        i
+                    })
+                    .unwrap();
+                if i % 2 == 0 {
+                    assert_eq!(a.await + b.await, 2 * i);
+                } // odd callers drop their handles
+            })
+        })
+        .collect();
+    future::block_on(async {
+        for c in callers {
+            c.await;
+        }
+        assert!(own.drain(Duration::from_secs(10)).await.is_complete());
+        assert!(shield::drain(Duration::from_secs(10)).await.is_complete());
+    });
+    assert_eq!(delivered.load(SeqCst), 400);
+    let st = own.stats();
+    assert_eq!((st.shielded, st.completed, st.in_flight), (200, 200, 0));
+    drop(stop);
+    for t in threads {
+        let _ = t.join().unwrap();
+    }
+}
+
+/// Long soak: many shields with mixed outcomes and callers that give up at
+/// random points; every piece of work is accounted for and nothing hangs.
+#[test]
+#[ignore]
+fn soak_many_shields_with_random_cancellation() {
+    future::block_on(async {
+        let set = ShieldSet::with_spawner(|w| smol::spawn(w).detach());
+        set.on_panic(|_| {});
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let n = 200_000u64;
+        for i in 0..n {
+            let d = delivered.clone();
+            let handle = set
+                .shield(async move {
+                    if i % 3 == 0 {
+                        future::yield_now().await;
+                    }
+                    if i % 1000 == 7 {
+                        panic!("soak");
+                    }
+                    d.fetch_add(1, SeqCst);
+                })
+                .unwrap();
+            match i % 4 {
+                0 => drop(handle),
+                1 => {
+                    let _ = AssertUnwindSafe(handle).catch_unwind().await;
+                }
+                _ => {
+                    let _ = handle.timeout(Duration::ZERO).await;
+                }
+            }
+        }
+        assert!(set.drain(Duration::from_secs(60)).await.is_complete());
+        let st = set.stats();
+        assert_eq!(st.shielded, n);
+        assert_eq!(st.completed + st.panicked, n);
+        assert_eq!(st.panicked, n / 1000);
+        assert_eq!(delivered.load(SeqCst) as u64, st.completed);
+    });
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Every piece of work ends in exactly one counter, whatever its
+        /// outcome and whatever the caller does with the handle.
+        #[test]
+        fn every_piece_of_work_is_accounted_for(plan in proptest::collection::vec((0u8..4, any::<bool>()), 1..12)) {
+            future::block_on(async {
+                let set = ShieldSet::new();
+                set.on_panic(|_| {});
+                let mut handles = Vec::new();
+                for (kind, await_it) in &plan {
+                    let h = match kind {
+                        0 => set.shield_within(ms(50), async { Ok::<_, ()>(()) }.boxed()).unwrap(),
+                        1 => set.shield_within(ms(50), async { panic!("p") }.boxed()).unwrap(),
+                        2 => set.shield_within(ms(1), future::pending().boxed()).unwrap(),
+                        _ => set.shield_within(ms(50), async { Timer::after(ms(1)).await; Err(()) }.boxed()).unwrap(),
+                    };
+                    if *await_it { handles.push(h) } else { drop(h) }
+                }
+                for h in handles {
+                    let _ = AssertUnwindSafe(h).catch_unwind().await;
+                }
+                assert!(set.drain(Duration::from_secs(5)).await.is_complete());
+                let st = set.stats();
+                let count = |k: u8| plan.iter().filter(|(kind, _)| *kind == k).count() as u64;
+                assert_eq!(st.shielded, plan.len() as u64);
+                assert_eq!(st.completed, count(0) + count(3));
+                assert_eq!(st.panicked, count(1));
+                assert_eq!(st.expired, count(2));
+                let unawaited_panics = plan.iter().filter(|(k, a)| *k == 1 && !*a).count() as u64;
+                assert_eq!(st.unobserved_panics, unawaited_panics);
+                assert_eq!(st.in_flight, 0);
+            });
+        }
+    }
+}
