@@ -10,7 +10,7 @@
 //! | unbounded concurrency exhausts memory and CPU | a fair, weighted, closable limiter with load shedding | `limit` |
 //! | operations and streams that hang forever | timeouts, deadline scopes, stream timeouts | [`time`] |
 //! | hot loops starve other tasks | cooperative yielding, stall detection, lag probe | [`budget`] |
-//! | idle tasks leak | activity tracking that reaps idle tasks | `reaper` |
+//! | idle tasks leak | activity tracking that reaps idle tasks | [`reaper`] |
 //! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | [`shield`] |
 //!
 //! Every fallible operation returns a small typed error ([`Elapsed`],
@@ -35,6 +35,7 @@ pub mod budget;
 mod error;
 mod ext;
 pub mod offload;
+pub mod reaper;
 pub mod shield;
 pub mod time;
 mod wheel;
@@ -43,6 +44,7 @@ pub use budget::{Budget, LagProbe};
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};
 pub use offload::{CpuPool, offload};
+pub use reaper::Reaper;
 pub use shield::{Expired, ShieldSet, Shielded};
 
 /// The extension traits, imported anonymously so they never clash with

@@ -1,0 +1,301 @@
+//! `reaper` cure vs the seed's design in Rust (a `Mutex<HashMap<id, Instant>>`
+//! written on every touch, plus a monitor that scans the whole map every
+//! tick), in the same groups:
+//!
+//! - `reaper/touch`: one sign of life;
+//! - `reaper/track_finish`: start watching a task, the task completes, stop;
+//! - `reaper/tick_nothing_due/N`: one monitor tick with `N` tracked and
+//!   nothing expiring. async-guard: `Reaper::__tick` (the driver's step,
+//!   called directly on a reaper whose real driver sleeps for days), timed
+//!   on ticks where no entry is due (between two due ticks, which re-bucket
+//!   everything untimed); baseline: one scan of the map;
+//! - `reaper/tick_amortized/N`: all `N` tasks active and touching, every
+//!   tick timed: each entry is re-examined once per ttl, so at the default
+//!   tick one tick in 50 re-buckets all of them, and the mean is the
+//!   amortized cost per tick. Same baseline scan.
+//!
+//! Bytes per tracked task are measured with a counting allocator and printed
+//! before the groups run.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use async_guard::reaper::{Activity, Idle, Reaper};
+use criterion::{BenchmarkId, Criterion};
+
+/// Counts live heap bytes, to measure bytes per tracked task.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The seed's design: `task_activity[name] = time.time()` and a monitor that
+/// scans every entry on every tick.
+struct SeedMonitor {
+    activity: Mutex<HashMap<u64, Instant>>,
+    ttl: Duration,
+}
+
+impl SeedMonitor {
+    fn new(ttl: Duration) -> Self {
+        SeedMonitor {
+            activity: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+    fn touch(&self, id: u64) {
+        self.activity.lock().unwrap().insert(id, Instant::now());
+    }
+    fn remove(&self, id: u64) {
+        self.activity.lock().unwrap().remove(&id);
+    }
+    /// One monitor tick: returns the ids idle for longer than the ttl.
+    fn scan(&self, expired: &mut Vec<u64>) {
+        let now = Instant::now();
+        let mut map = self.activity.lock().unwrap();
+        for (&id, &last) in map.iter() {
+            if now.duration_since(last) > self.ttl {
+                expired.push(id);
+            }
+        }
+        for id in expired.iter() {
+            map.remove(id);
+        }
+    }
+}
+
+/// So long that the real driver (a period is a third of a tick, at least
+/// `ttl / 1536`) never ticks during the benchmark: `__tick` is the only clock.
+const LONG_TTL: Duration = Duration::from_secs(1_000_000);
+
+/// How many periods after its last touch an entry of `reaper` is due
+/// (mirrors `pace.rs`: ttl rounded up to periods, plus one, plus the
+/// period of the touch itself).
+fn due_after(reaper: &Reaper) -> u64 {
+    let period = (reaper.tick() / 3).as_nanos();
+    (reaper.ttl().as_nanos().div_ceil(period) + 2) as u64
+}
+
+fn group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    g
+}
+
+fn touch(c: &mut Criterion) {
+    let mut g = group(c, "reaper/touch");
+    let reaper = Reaper::new(LONG_TTL);
+    let (activity, _idle) = reaper.watch("t");
+    g.bench_function("async_guard", |b| b.iter(|| black_box(&activity).touch()));
+    let seed = SeedMonitor::new(LONG_TTL);
+    (0..1000).for_each(|id| seed.touch(id));
+    g.bench_function("seed_mutex_hashmap", |b| {
+        b.iter(|| seed.touch(black_box(7)))
+    });
+    g.finish();
+}
+
+fn poll_ready<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!(),
+    }
+}
+
+fn track_finish(c: &mut Criterion) {
+    let mut g = group(c, "reaper/track_finish");
+    let reaper = Reaper::new(LONG_TTL);
+    let name: Arc<str> = Arc::from("task");
+    // 1000 other tasks tracked, so neither side works on an empty map.
+    let _others: Vec<_> = (0..1000).map(|_| reaper.watch(name.clone())).collect();
+    g.bench_function("async_guard", |b| {
+        b.iter(|| poll_ready(reaper.track(name.clone(), |a| async move { black_box(&a).touch() })))
+    });
+    let seed = SeedMonitor::new(LONG_TTL);
+    (0..1000).for_each(|id| seed.touch(id));
+    let mut next = 1000;
+    g.bench_function("seed_mutex_hashmap", |b| {
+        b.iter(|| {
+            next += 1;
+            seed.touch(next);
+            black_box(next);
+            seed.remove(next);
+        })
+    });
+    g.finish();
+}
+
+/// `n` watched entries on a reaper stepped by hand, all due in one period.
+struct Population {
+    reaper: Reaper,
+    entries: Vec<(Activity, Idle)>,
+    due_after: u64,
+    clock: u64,
+    next_due: u64,
+}
+
+impl Population {
+    fn new(n: usize, tick: Duration) -> Self {
+        let reaper = Reaper::builder(LONG_TTL).tick(tick).build();
+        let name: Arc<str> = Arc::from("t");
+        let entries = (0..n).map(|_| reaper.watch(name.clone())).collect();
+        let due_after = due_after(&reaper);
+        Population {
+            reaper,
+            entries,
+            due_after,
+            clock: 0,
+            next_due: due_after,
+        }
+    }
+
+    /// One tick; if it is the due one, everything was touched just before
+    /// (untimed), so it re-buckets all entries and reaps none.
+    fn tick(&mut self) -> Duration {
+        if self.clock + 1 == self.next_due {
+            self.entries.iter().for_each(|(a, _)| a.touch());
+            self.next_due = self.clock + self.due_after;
+        }
+        let start = Instant::now();
+        self.reaper.__tick();
+        let took = start.elapsed();
+        self.clock += 1;
+        took
+    }
+
+    /// Times `iters` ticks where nothing is due; the re-bucketing tick that
+    /// comes once per ttl runs untimed. (Criterion sizes `iters` by wall
+    /// time, untimed work included, so this stays within its time budget.)
+    fn empty_ticks(&mut self, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            if self.clock + 1 == self.next_due {
+                self.tick();
+            }
+            // A run of empty ticks up to the next due one, timed as a batch.
+            let run = left.min(self.next_due - self.clock - 1);
+            let start = Instant::now();
+            for _ in 0..run {
+                self.reaper.__tick();
+            }
+            total += start.elapsed();
+            self.clock += run;
+            left -= run;
+        }
+        assert_eq!(self.reaper.stats().reaped, 0);
+        total
+    }
+
+    /// Times `iters` consecutive ticks, re-bucketing ones included.
+    fn all_ticks(&mut self, iters: u64) -> Duration {
+        let total = (0..iters).map(|_| self.tick()).sum();
+        assert_eq!(self.reaper.stats().reaped, 0);
+        total
+    }
+}
+
+fn ticks(c: &mut Criterion) {
+    // Nothing due: the finest tick, so the most empty ticks between dues.
+    // Amortized: the default tick (ttl / 16: a re-check every 50 ticks).
+    let cases = [
+        ("reaper/tick_nothing_due", LONG_TTL / 512, false),
+        ("reaper/tick_amortized", LONG_TTL / 16, true),
+    ];
+    for (label, tick, amortized) in cases {
+        let mut g = group(c, label);
+        for n in [1_000usize, 100_000, 1_000_000] {
+            let mut pop = Population::new(n, tick);
+            g.bench_with_input(BenchmarkId::new("async_guard", n), &n, |b, _| {
+                b.iter_custom(|iters| {
+                    if amortized {
+                        pop.all_ticks(iters)
+                    } else {
+                        pop.empty_ticks(iters)
+                    }
+                })
+            });
+            drop(pop);
+            let seed = SeedMonitor::new(LONG_TTL);
+            (0..n as u64).for_each(|id| seed.touch(id));
+            let mut expired = Vec::new();
+            g.bench_with_input(BenchmarkId::new("seed_scan", n), &n, |b, _| {
+                b.iter(|| {
+                    seed.scan(&mut expired);
+                    assert!(expired.is_empty());
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+/// A ready future of the size of a small task, to track.
+struct Work([u64; 4]);
+impl Future for Work {
+    type Output = u64;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u64> {
+        Poll::Ready(self.0[0])
+    }
+}
+
+fn bytes_per_task() {
+    const N: usize = 100_000;
+    let name: Arc<str> = Arc::from("task");
+    let reaper = Reaper::new(LONG_TTL);
+    let before = LIVE.load(Ordering::Relaxed);
+    let tracked: Vec<_> = (0..N)
+        .map(|i| reaper.track(name.clone(), move |_| Work([i as u64; 4])))
+        .collect();
+    let ours = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
+    let inline = std::mem::size_of_val(&tracked[0]) as f64;
+    drop(tracked);
+    let seed = SeedMonitor::new(LONG_TTL);
+    let before = LIVE.load(Ordering::Relaxed);
+    (0..N as u64).for_each(|id| seed.touch(id));
+    let theirs = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
+    println!(
+        "bytes per tracked task ({N} tracked): async_guard {ours:.0} \
+         (of which {inline:.0} inline in the Tracked future, whose task is 32 bytes; \
+         name shared) vs seed_mutex_hashmap {theirs:.0} (map only: the seed's task \
+         handle and name are extra)"
+    );
+}
+
+fn main() {
+    bytes_per_task();
+    let mut c = Criterion::default().configure_from_args();
+    touch(&mut c);
+    track_finish(&mut c);
+    ticks(&mut c);
+    c.final_summary();
+}
