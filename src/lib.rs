@@ -7,7 +7,7 @@
 //! | disease | cure | module |
 //! |---|---|---|
 //! | CPU work freezes the event loop | run it on a bounded CPU pool | `offload` |
-//! | unbounded concurrency exhausts memory and CPU | a fair, weighted, closable limiter with load shedding | `limit` |
+//! | unbounded concurrency exhausts memory and CPU | a fair, weighted, closable limiter with load shedding | [`limit`] |
 //! | operations and streams that hang forever | timeouts, deadline scopes, stream timeouts | [`time`] |
 //! | hot loops starve other tasks | cooperative yielding, stall detection | `budget` |
 //! | idle tasks leak | activity tracking that reaps idle tasks | `reaper` |
@@ -33,12 +33,14 @@
 
 mod error;
 mod ext;
+pub mod limit;
 pub mod shield;
 pub mod time;
 mod wheel;
 
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};
+pub use limit::{Limiter, Permit};
 pub use shield::{Expired, ShieldSet, Shielded};
 
 /// The extension traits, imported anonymously so they never clash with
