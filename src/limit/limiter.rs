@@ -368,7 +368,7 @@ impl Limiter {
     pub fn acquire_timeout(
         &self,
         duration: Duration,
-    ) -> impl Future<Output = Result<Permit, AcquireError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Permit, AcquireError>> + Send + use<> {
         self.acquire_many_timeout(1, duration)
     }
 
@@ -387,7 +387,7 @@ impl Limiter {
         &self,
         weight: usize,
         duration: Duration,
-    ) -> impl Future<Output = Result<Permit, AcquireError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Permit, AcquireError>> + Send + use<> {
         let inner = self.inner.clone();
         let acquire = self.acquire_many(weight);
         async move {
@@ -414,7 +414,10 @@ impl Limiter {
     /// assert_eq!(limiter.available(), 2);
     /// # });
     /// ```
-    pub fn run<F: Future>(&self, future: F) -> impl Future<Output = Result<F::Output, AcquireError>> {
+    pub fn run<F: Future>(
+        &self,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, AcquireError>> + use<F> {
         let acquire = self.acquire();
         async move {
             let _permit = acquire.await?;
