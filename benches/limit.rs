@@ -166,9 +166,7 @@ fn gather_10k(c: &mut Criterion) {
             let ex = Executor::new();
             let limiter = Limiter::new(GATHER_LIMIT);
             future::block_on(ex.run(async {
-                let tasks: Vec<_> = (0..JOBS)
-                    .map(|i| ex.spawn(limiter.run(job(i))))
-                    .collect();
+                let tasks: Vec<_> = (0..JOBS).map(|i| ex.spawn(limiter.run(job(i)))).collect();
                 let mut out = Vec::with_capacity(JOBS);
                 for t in tasks {
                     out.push(t.await.unwrap());

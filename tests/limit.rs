@@ -61,7 +61,10 @@ impl<F: Future> Manual<F> {
 
 fn queued(limiter: &Limiter, weight: usize) -> Manual<Acquire> {
     let mut m = Manual::new(limiter.acquire_many(weight));
-    assert!(m.poll().is_pending(), "expected acquire_many({weight}) to queue");
+    assert!(
+        m.poll().is_pending(),
+        "expected acquire_many({weight}) to queue"
+    );
     m
 }
 
@@ -558,8 +561,7 @@ fn timeout_racing_a_grant_loses_nothing() {
         let limiter = Limiter::new(1);
         for i in 0..50u64 {
             let held = limiter.acquire().await.unwrap();
-            let releaser = runtimes::spawn;
-            releaser(rt, async move {
+            runtimes::spawn(rt, async move {
                 Timer::after(Duration::from_micros(500 + (i % 7) * 100)).await;
                 drop(held);
             });
@@ -591,7 +593,10 @@ fn gather_keeps_input_order_and_bound() {
         });
         assert_eq!(gather(4, jobs).await, (0..40).collect::<Vec<_>>());
         assert!(gauge.max.load(Ordering::SeqCst) <= 4);
-        assert_eq!(gather(0, [std::future::ready(1), std::future::ready(2)]).await, [1, 2]);
+        assert_eq!(
+            gather(0, [std::future::ready(1), std::future::ready(2)]).await,
+            [1, 2]
+        );
         let none: Vec<std::future::Ready<u8>> = Vec::new();
         assert!(gather(3, none).await.is_empty());
     });
@@ -654,10 +659,31 @@ fn try_gather_stops_at_the_first_error() {
         assert_eq!(err, "job 5");
         let started = started.load(Ordering::SeqCst);
         assert!(started < 100, "stopped taking new jobs ({started} started)");
-        assert_eq!(dropped.load(Ordering::SeqCst), started, "running ones dropped");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            started,
+            "running ones dropped"
+        );
         let ok = try_gather(2, (0..5).map(|i| async move { Ok::<_, ()>(i) })).await;
         assert_eq!(ok, Ok(vec![0, 1, 2, 3, 4]));
     });
+}
+
+#[test]
+fn gathers_polled_after_completion_stay_pending() {
+    let mut g = Manual::new(try_gather(
+        1,
+        (0..3).map(|i| async move { if i == 0 { Err(i) } else { Ok(i) } }),
+    ));
+    assert_eq!(g.ready(), Err(0));
+    assert!(g.poll().is_pending());
+    let mut g = Manual::new(gather(2, [std::future::ready(1)]));
+    assert_eq!(g.ready(), [1]);
+    assert!(g.poll().is_pending());
+    let limiter = Limiter::new(1);
+    let mut a = Manual::new(limiter.acquire());
+    let _p = a.ready().unwrap();
+    assert!(a.poll().is_pending());
 }
 
 #[test]
@@ -712,7 +738,10 @@ fn map_limited_with_a_slow_source() {
             Timer::after(Duration::from_millis(1)).await;
             i
         });
-        let out: Vec<u32> = source.map_limited(2, |i| async move { i + 1 }).collect().await;
+        let out: Vec<u32> = source
+            .map_limited(2, |i| async move { i + 1 })
+            .collect()
+            .await;
         assert_eq!(out, [1, 2, 3, 4, 5]);
     });
 }
@@ -821,7 +850,7 @@ mod conservation {
                     Op::Acquire(w) => {
                         let mut m = Manual::new(limiter.acquire_many(w));
                         match m.poll() {
-                            Poll::Ready(Ok(p)) => { held.push(p); granted = true; }
+                            Poll::Ready(Ok(p)) => { granted |= p.weight() > 0; held.push(p); }
                             Poll::Ready(Err(_)) => {}
                             Poll::Pending => pending.push((w, m)),
                         }
@@ -843,7 +872,7 @@ mod conservation {
                 for (w, mut m) in pending.drain(..) {
                     if !m.woken() { still.push((w, m)); continue; }
                     match m.poll() {
-                        Poll::Ready(Ok(p)) => { held.push(p); granted = true; }
+                        Poll::Ready(Ok(p)) => { granted |= p.weight() > 0; held.push(p); }
                         Poll::Ready(Err(_)) => {}
                         Poll::Pending => still.push((w, m)),
                     }

@@ -80,6 +80,9 @@ struct Core<I: Iterator> {
     futures: Fuse<I>,
     running: Running<I::Item>,
     next_seq: usize,
+    /// Set once the gather resolved: later polls stay pending (no panic,
+    /// and a stopped `try_gather` never resumes taking futures).
+    finished: bool,
 }
 
 impl<I> Core<I>
@@ -93,6 +96,7 @@ where
             futures: futures.fuse(),
             running: Running::new(),
             next_seq: 0,
+            finished: false,
         }
     }
 
@@ -103,15 +107,21 @@ where
         cx: &mut Context<'_>,
         mut done: impl FnMut(usize, <I::Item as Future>::Output) -> bool,
     ) -> Poll<()> {
+        if self.finished {
+            return Poll::Pending;
+        }
         self.running.begin();
         let mut stop = false;
         loop {
             while self.running.len() < self.limit {
-                let Some(future) = self.futures.next() else { break };
+                let Some(future) = self.futures.next() else {
+                    break;
+                };
                 self.running.push(self.next_seq, future);
                 self.next_seq += 1;
             }
             if self.running.len() == 0 {
+                self.finished = true;
                 return Poll::Ready(());
             }
             let progress = self.running.poll_woken(cx, |seq, out| {
@@ -120,6 +130,7 @@ where
             });
             if stop {
                 self.running.clear();
+                self.finished = true;
                 return Poll::Ready(());
             }
             match progress {

@@ -93,7 +93,9 @@ impl State {
     fn grant_waiters(&mut self, wakers: &mut Wakers) {
         let mut now = None;
         while let Some(key) = self.queue.front() {
-            let Some(node) = self.queue.node(key) else { break };
+            let Some(node) = self.queue.node(key) else {
+                break;
+            };
             if node.weight > self.free() {
                 break;
             }
@@ -427,7 +429,8 @@ impl Limiter {
 
     /// Closes the limiter: every queued waiter wakes with
     /// [`AcquireError::Closed`], every later acquire fails at once. Permits
-    /// already held keep working and return normally. Returns `false` if it
+    /// already held keep working and return normally; so do permits granted
+    /// to a waiter before the close (it gets them). Returns `false` if it
     /// was already closed.
     ///
     /// ```
@@ -604,7 +607,10 @@ impl Future for Acquire {
                     Err(AcquireError::Overloaded(Overloaded::new()))
                 }
                 Ok(false) => {
-                    let key = state.queue.push_back(this.weight, cx.waker().clone(), Instant::now());
+                    let key =
+                        state
+                            .queue
+                            .push_back(this.weight, cx.waker().clone(), Instant::now());
                     this.key = Some(key);
                     return Poll::Pending;
                 }

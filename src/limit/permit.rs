@@ -99,7 +99,9 @@ impl Permit {
             return Err(other);
         }
         // Both weights are counted in the same `in_use`, so the sum fits.
-        self.weight = self.weight.saturating_add(std::mem::take(&mut other.weight));
+        self.weight = self
+            .weight
+            .saturating_add(std::mem::take(&mut other.weight));
         Ok(())
     }
 }
@@ -112,6 +114,8 @@ impl Drop for Permit {
 
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").field("weight", &self.weight).finish()
+        f.debug_struct("Permit")
+            .field("weight", &self.weight)
+            .finish()
     }
 }

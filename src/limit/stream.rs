@@ -99,7 +99,7 @@ where
             let next_out = *this.next_out;
             let pending = &mut *this.pending;
             match this.running.poll_woken(cx, |seq, out| {
-                if let Some(slot) = pending.get_mut(seq - next_out) {
+                if let Some(slot) = seq.checked_sub(next_out).and_then(|i| pending.get_mut(i)) {
                     *slot = Some(out);
                 }
                 true
