@@ -750,6 +750,19 @@ fn map_limited_with_a_slow_source() {
 
 #[test]
 fn stress_many_tasks_on_two_threads() {
+    stress(200, 40);
+}
+
+/// A longer run of the same: `cargo test --test limit -- --ignored`.
+#[test]
+#[ignore]
+fn soak_many_tasks_on_two_threads() {
+    for _ in 0..20 {
+        stress(2000, 200);
+    }
+}
+
+fn stress(tasks: u64, rounds: u64) {
     let ex = Arc::new(async_executor::Executor::new());
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     let threads: Vec<_> = (0..2)
@@ -760,12 +773,12 @@ fn stress_many_tasks_on_two_threads() {
         .collect();
     let limiter = Limiter::builder().limit(4).max_waiting(150).build();
     let gauge = Arc::new(Gauge::default());
-    let tasks: Vec<_> = (0..200u64)
+    let tasks: Vec<_> = (0..tasks)
         .map(|t| {
             let (limiter, gauge) = (limiter.clone(), gauge.clone());
             ex.spawn(async move {
                 let mut got = 0;
-                for i in 0..40u64 {
+                for i in 0..rounds {
                     let weight = 1 + ((t + i) % 3) as usize;
                     let r = if i % 4 == 0 {
                         limiter

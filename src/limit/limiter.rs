@@ -100,7 +100,9 @@ impl State {
                 break;
             }
             let (weight, since) = (node.weight, node.since);
-            self.take(weight);
+            // Counted in `acquired` when the waiter collects it: a grant
+            // abandoned by a dropped waiter is handed on, not counted twice.
+            self.in_use += weight;
             let now = *now.get_or_insert_with(Instant::now);
             self.longest_wait = self.longest_wait.max(now.saturating_duration_since(since));
             wakers.push(self.queue.unlink(key, Outcome::Granted));
@@ -551,7 +553,8 @@ pub struct Stats {
     pub in_use: usize,
     /// Callers queued right now.
     pub waiting: usize,
-    /// Acquisitions granted so far (a weighted one counts once).
+    /// Permits handed to callers so far (a weighted one counts once; a
+    /// grant abandoned by a dropped waiter is not counted).
     pub acquired: u64,
     /// Requests shed with [`AcquireError::Overloaded`] so far.
     pub shed: u64,
@@ -627,7 +630,10 @@ impl Future for Acquire {
                         }
                         return Poll::Pending;
                     }
-                    Outcome::Granted => Ok(()),
+                    Outcome::Granted => {
+                        state.acquired += 1;
+                        Ok(())
+                    }
                     Outcome::Closed => Err(AcquireError::Closed(Closed::new())),
                     Outcome::TooMany => Err(AcquireError::TooMany {
                         requested: this.weight,
