@@ -411,6 +411,9 @@ fn permits_are_send_and_move_into_tasks() {
         assert_send(&permit);
         let acquire = limiter.acquire();
         assert_send(&acquire);
+        assert_send(&limiter.acquire_timeout(Duration::ZERO));
+        assert_send(&gather(2, [std::future::ready(1)]));
+        assert_send(&stream::iter([1]).map_limited(2, std::future::ready));
         let (tx, rx) = smol::channel::bounded(1);
         runtimes::spawn(rt, async move {
             Timer::after(Duration::from_millis(2)).await;
