@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ pub struct Limiter {
 pub(super) struct Inner {
     state: Mutex<State>,
     max_waiting: usize,
+    /// Kept outside the lock: waits are timed by the waiters themselves,
+    /// so no clock is read while the lock is held.
+    longest_wait_nanos: AtomicU64,
 }
 
 struct State {
@@ -49,7 +53,6 @@ struct State {
     acquired: u64,
     shed: u64,
     timed_out: u64,
-    longest_wait: Duration,
 }
 
 /// Wakers collected under the lock and woken after it is released.
@@ -91,7 +94,6 @@ impl State {
     /// waiter is never starved). Keeps the invariant "the head, if any,
     /// does not fit", which makes this O(1) when nothing changed.
     fn grant_waiters(&mut self, wakers: &mut Wakers) {
-        let mut now = None;
         while let Some(key) = self.queue.front() {
             let Some(node) = self.queue.node(key) else {
                 break;
@@ -99,12 +101,9 @@ impl State {
             if node.weight > self.free() {
                 break;
             }
-            let (weight, since) = (node.weight, node.since);
             // Counted in `acquired` when the waiter collects it: a grant
             // abandoned by a dropped waiter is handed on, not counted twice.
-            self.in_use += weight;
-            let now = *now.get_or_insert_with(Instant::now);
-            self.longest_wait = self.longest_wait.max(now.saturating_duration_since(since));
+            self.in_use += node.weight;
             wakers.push(self.queue.unlink(key, Outcome::Granted));
         }
     }
@@ -253,9 +252,9 @@ impl LimiterBuilder {
                     acquired: 0,
                     shed: 0,
                     timed_out: 0,
-                    longest_wait: Duration::ZERO,
                 }),
                 max_waiting: self.max_waiting,
+                longest_wait_nanos: AtomicU64::new(0),
             }),
         }
     }
@@ -319,6 +318,7 @@ impl Limiter {
             inner: Some(self.inner.clone()),
             weight,
             key: None,
+            queued_at: None,
         }
     }
 
@@ -525,7 +525,9 @@ impl Limiter {
             acquired: state.acquired,
             shed: state.shed,
             timed_out: state.timed_out,
-            longest_wait: state.longest_wait,
+            longest_wait: Duration::from_nanos(
+                self.inner.longest_wait_nanos.load(Ordering::Relaxed),
+            ),
             closed: state.closed,
         }
     }
@@ -560,7 +562,8 @@ pub struct Stats {
     pub shed: u64,
     /// `acquire_timeout` calls that ran out of time so far.
     pub timed_out: u64,
-    /// The longest time a caller queued before it was granted.
+    /// The longest time a caller waited in the queue, from queueing until
+    /// it resumed holding its permits (scheduling delay included).
     pub longest_wait: Duration,
     /// Whether the limiter is closed.
     pub closed: bool,
@@ -589,6 +592,8 @@ pub struct Acquire {
     weight: usize,
     /// Our slot in the wait queue, once queued.
     key: Option<usize>,
+    /// When we queued (read after the lock was released).
+    queued_at: Option<Instant>,
 }
 
 impl Future for Acquire {
@@ -610,11 +615,9 @@ impl Future for Acquire {
                     Err(AcquireError::Overloaded(Overloaded::new()))
                 }
                 Ok(false) => {
-                    let key =
-                        state
-                            .queue
-                            .push_back(this.weight, cx.waker().clone(), Instant::now());
-                    this.key = Some(key);
+                    this.key = Some(state.queue.push_back(this.weight, cx.waker().clone()));
+                    drop(state);
+                    this.queued_at = Some(Instant::now());
                     return Poll::Pending;
                 }
             },
@@ -646,6 +649,12 @@ impl Future for Acquire {
             state.queue.remove(key);
         }
         drop(state);
+        if let (Ok(()), Some(at), Some(inner)) = (&outcome, this.queued_at, &this.inner) {
+            let waited = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            inner
+                .longest_wait_nanos
+                .fetch_max(waited, Ordering::Relaxed);
+        }
         let inner = this.inner.take();
         Poll::Ready(match (outcome, inner) {
             (Ok(()), Some(inner)) => Ok(Permit::new(inner, this.weight)),

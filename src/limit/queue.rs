@@ -8,7 +8,6 @@
 //! that owns a key ever frees it, so keys are never reused behind its back.
 
 use std::task::Waker;
-use std::time::Instant;
 
 /// Where a waiter stands. Only `Waiting` nodes are linked in the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +26,6 @@ pub(super) struct Node {
     pub(super) weight: usize,
     pub(super) outcome: Outcome,
     pub(super) waker: Option<Waker>,
-    pub(super) since: Instant,
     prev: Option<usize>,
     next: Option<usize>,
 }
@@ -79,12 +77,11 @@ impl Queue {
     }
 
     /// Appends a waiter and returns its key.
-    pub(super) fn push_back(&mut self, weight: usize, waker: Waker, since: Instant) -> usize {
+    pub(super) fn push_back(&mut self, weight: usize, waker: Waker) -> usize {
         let node = Node {
             weight,
             outcome: Outcome::Waiting,
             waker: Some(waker),
-            since,
             prev: self.tail,
             next: None,
         };
@@ -180,8 +177,7 @@ mod tests {
     #[test]
     fn push_unlink_remove_keep_order() {
         let mut q = Queue::default();
-        let now = Instant::now();
-        let keys: Vec<usize> = (1..=5).map(|w| q.push_back(w, waker(), now)).collect();
+        let keys: Vec<usize> = (1..=5).map(|w| q.push_back(w, waker())).collect();
         assert_eq!(order(&q), [1, 2, 3, 4, 5]);
         q.unlink(keys[2], Outcome::Granted);
         assert_eq!(order(&q), [1, 2, 4, 5]);
@@ -198,7 +194,7 @@ mod tests {
         assert_eq!(q.len(), 0);
         assert_eq!(q.front(), None);
         // Slots are reused.
-        let k = q.push_back(9, waker(), now);
+        let k = q.push_back(9, waker());
         assert!(k < 5);
         assert_eq!(order(&q), [9]);
         assert!(q.remove(k).is_some());
@@ -208,8 +204,7 @@ mod tests {
     #[test]
     fn memory_is_returned_after_a_burst() {
         let mut q = Queue::default();
-        let now = Instant::now();
-        let keys: Vec<usize> = (0..2000).map(|w| q.push_back(w, waker(), now)).collect();
+        let keys: Vec<usize> = (0..2000).map(|w| q.push_back(w, waker())).collect();
         for k in keys {
             q.remove(k);
         }
