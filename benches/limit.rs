@@ -66,9 +66,18 @@ fn executor() -> &'static Executor<'static> {
     })
 }
 
-/// Runs the contended scenario; `acquire` takes one permit. Returns every
-/// wait (time from asking to holding) when `timed`.
-fn contended_run<A, Fut, P>(acquire: A, timed: bool) -> Vec<Duration>
+/// Busy work done while holding a permit (`spins` iterations, roughly
+/// 1 ns each), so the critical section is not just a scheduling point.
+fn work(spins: u32) {
+    for i in 0..spins {
+        std::hint::black_box(i);
+    }
+}
+
+/// Runs the contended scenario; `acquire` takes one permit, which is held
+/// across one `yield_now` plus `spins` of busy work. Returns every wait
+/// (time from asking to holding) when `timed`.
+fn contended_run<A, Fut, P>(acquire: A, spins: u32, timed: bool) -> Vec<Duration>
 where
     A: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = P> + Send,
@@ -87,6 +96,7 @@ where
                         waits.push(start.elapsed());
                     }
                     yield_now().await;
+                    work(spins);
                     drop(permit);
                 }
                 waits
@@ -103,26 +113,30 @@ where
 }
 
 fn contended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("limit/contended_1000_tasks_8_permits");
-    g.warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(10)
-        .throughput(Throughput::Elements((TASKS * ROUNDS) as u64));
-    let sem = Arc::new(Semaphore::new(PERMITS));
-    g.bench_function("async_lock::Semaphore", |b| {
-        b.iter(|| {
-            let sem = sem.clone();
-            contended_run(move || sem.clone().acquire_arc(), false)
-        })
-    });
-    let limiter = Limiter::new(PERMITS);
-    g.bench_function("Limiter (FIFO)", |b| {
-        b.iter(|| {
-            let limiter = limiter.clone();
-            contended_run(move || limiter.acquire(), false)
-        })
-    });
-    g.finish();
+    // Hold = one yield only (the worst case for a FIFO hand-off: nothing but
+    // scheduling), then hold = one yield + ~2 us of work.
+    for (name, spins) in [("", 0), ("_hold_2us_work", 2000)] {
+        let mut g = c.benchmark_group(format!("limit/contended_1000_tasks_8_permits{name}"));
+        g.warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(10)
+            .throughput(Throughput::Elements((TASKS * ROUNDS) as u64));
+        let sem = Arc::new(Semaphore::new(PERMITS));
+        g.bench_function("async_lock::Semaphore", |b| {
+            b.iter(|| {
+                let sem = sem.clone();
+                contended_run(move || sem.clone().acquire_arc(), spins, false)
+            })
+        });
+        let limiter = Limiter::new(PERMITS);
+        g.bench_function("Limiter (FIFO)", |b| {
+            b.iter(|| {
+                let limiter = limiter.clone();
+                contended_run(move || limiter.acquire(), spins, false)
+            })
+        });
+        g.finish();
+    }
 }
 
 const JOBS: usize = 10_000;
@@ -202,14 +216,14 @@ fn wait_percentiles() {
     let mut waits = Vec::new();
     for _ in 0..runs {
         let sem = sem.clone();
-        waits.extend(contended_run(move || sem.clone().acquire_arc(), true));
+        waits.extend(contended_run(move || sem.clone().acquire_arc(), 0, true));
     }
     report("async_lock::Semaphore", waits);
     let limiter = Limiter::new(PERMITS);
     let mut waits = Vec::new();
     for _ in 0..runs {
         let limiter = limiter.clone();
-        waits.extend(contended_run(move || limiter.acquire(), true));
+        waits.extend(contended_run(move || limiter.acquire(), 0, true));
     }
     report("Limiter (FIFO)", waits);
 }
