@@ -233,7 +233,7 @@ fn ticks(c: &mut Criterion) {
     ];
     for (label, tick, amortized) in cases {
         let mut g = group(c, label);
-        for n in [1_000usize, 100_000, 1_000_000] {
+        for n in [1usize, 1_000, 100_000, 1_000_000] {
             let mut pop = Population::new(n, tick);
             g.bench_with_input(BenchmarkId::new("async_guard", n), &n, |b, _| {
                 b.iter_custom(|iters| {

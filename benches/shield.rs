@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_executor::Executor;
 use async_guard::shield::{ShieldSet, shield};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_lite::future::block_on;
 
 /// An executor on a thread of its own, like the shield's background thread.
@@ -49,48 +49,67 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     // Many in flight at once: the per-item cost without the cross-thread
-    // wake-up of every single await dominating.
-    const N: u64 = 100_000;
-    let mut g = c.benchmark_group("shield_100k_in_flight");
+    // wake-up of every single await dominating. 1k and 100k (and 1M with
+    // `BENCH_FULL=1`); one in flight is the group above.
+    let mut sizes = vec![1_000u64, 100_000];
+    if std::env::var_os("BENCH_FULL").is_some() {
+        sizes.push(1_000_000);
+    }
+    let mut g = c.benchmark_group("shield/in_flight");
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
         .sample_size(10);
-    g.bench_function("async_executor spawn+await", |b| {
-        b.iter(|| {
-            let tasks: Vec<_> = (0..N)
-                .map(|i| ex.spawn(async move { black_box(i) }))
-                .collect();
-            block_on(async {
-                for t in tasks {
-                    black_box(t.await);
-                }
-            })
-        })
-    });
-    g.bench_function("shield+await (background thread)", |b| {
-        b.iter(|| {
-            let handles: Vec<_> = (0..N)
-                .map(|i| shield(async move { black_box(i) }))
-                .collect();
-            block_on(async {
-                for h in handles {
-                    black_box(h.await);
-                }
-            })
-        })
-    });
-    g.bench_function("shield+await (with_spawner, same executor)", |b| {
-        b.iter(|| {
-            let handles: Vec<_> = (0..N)
-                .map(|i| own_set.shield(async move { black_box(i) }).unwrap())
-                .collect();
-            block_on(async {
-                for h in handles {
-                    black_box(h.await);
-                }
-            })
-        })
-    });
+    for n in sizes {
+        g.throughput(Throughput::Elements(n));
+        g.bench_with_input(
+            BenchmarkId::new("async_executor spawn+await", n),
+            &n,
+            |b, &n| {
+                b.iter(|| {
+                    let tasks: Vec<_> = (0..n)
+                        .map(|i| ex.spawn(async move { black_box(i) }))
+                        .collect();
+                    block_on(async {
+                        for t in tasks {
+                            black_box(t.await);
+                        }
+                    })
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("shield+await (background thread)", n),
+            &n,
+            |b, &n| {
+                b.iter(|| {
+                    let handles: Vec<_> = (0..n)
+                        .map(|i| shield(async move { black_box(i) }))
+                        .collect();
+                    block_on(async {
+                        for h in handles {
+                            black_box(h.await);
+                        }
+                    })
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("shield+await (with_spawner, same executor)", n),
+            &n,
+            |b, &n| {
+                b.iter(|| {
+                    let handles: Vec<_> = (0..n)
+                        .map(|i| own_set.shield(async move { black_box(i) }).unwrap())
+                        .collect();
+                    block_on(async {
+                        for h in handles {
+                            black_box(h.await);
+                        }
+                    })
+                })
+            },
+        );
+    }
     g.finish();
 }
 

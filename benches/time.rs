@@ -1,7 +1,8 @@
 //! `time` cure vs the raw smol idiom `fut.or(async { Timer::after(d).await; .. })`,
 //! in the same groups: (a) ready on first poll, (b) pending once then ready
 //! (a timer armed and cancelled: the common case in servers), (c) many
-//! timeouts pending at once (arm N, then cancel N; cost per timeout).
+//! timeouts pending at once (arm N, then cancel N; cost per timeout), for
+//! N = 1, 1k, 10k, 100k (and 1M with `BENCH_FULL=1`).
 
 use std::future::{Future, pending, ready};
 use std::hint::black_box;
@@ -90,7 +91,11 @@ fn many_pending(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
         .sample_size(10);
-    for n in [1_000usize, 10_000, 100_000] {
+    let mut sizes = vec![1usize, 1_000, 10_000, 100_000];
+    if full() {
+        sizes.push(1_000_000);
+    }
+    for n in sizes {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("raw_or_timer", n), &n, |b, &n| {
             b.iter_custom(|iters| {
@@ -108,6 +113,11 @@ fn many_pending(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// `BENCH_FULL=1 cargo bench` adds the slow sizes (1M in flight).
+fn full() -> bool {
+    std::env::var_os("BENCH_FULL").is_some()
 }
 
 criterion_group!(benches, single, many_pending);
