@@ -229,15 +229,24 @@ impl Sleep {
 
     /// Drops the registration, if any (no-op once it fired).
     #[inline]
+    // `#[inline]` (here and on `drop`): a timeout that never armed its
+    // timer (ready on its first poll) only checks `key`, and that check must
+    // inline into the caller's crate instead of costing a call.
+    #[inline]
     pub(crate) fn cancel(&mut self) {
         if let Some(key) = self.key.take() {
-            wheel().remove(key);
-            self.waker = None;
+            self.cancel_armed(key);
         }
+    }
+
+    fn cancel_armed(&mut self, key: Key) {
+        wheel().remove(key);
+        self.waker = None;
     }
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         self.cancel();
     }

@@ -134,6 +134,7 @@ fn enter_scope<R>(scope: Scope, f: impl FnOnce() -> R) -> (R, u64) {
     /// Restores the previous scope even if `f` panics.
     struct Restore(Scope);
     impl Drop for Restore {
+        #[inline]
         fn drop(&mut self) {
             CURRENT.with(|c| c.set(self.0));
         }
