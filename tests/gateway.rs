@@ -128,3 +128,84 @@ fn soak_memory_and_fds_stay_flat() {
         round += 1;
     }
 }
+
+mod bad_input {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_io::Async;
+
+    use super::protocol::{Frame, Kind, MAX_PAYLOAD};
+    use super::run::{self, BoxFuture, Options};
+    use super::server::{self, Server};
+
+    /// Starts a guarded server on its own thread; returns its address.
+    fn start() -> (std::net::SocketAddr, Arc<Server>, async_channel::Sender<()>) {
+        let dir = std::env::temp_dir().join(format!("asr-gateway-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = Arc::new(Server::new(run::config(&Options::default(), dir)));
+        let listener = Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+        let addr = listener.get_ref().local_addr().unwrap();
+        let (stop, stopped) = async_channel::bounded(1);
+        let s = server.clone();
+        std::thread::spawn(move || {
+            let ex = Arc::new(async_executor::Executor::new());
+            let spawner = ex.clone();
+            let spawn = move |f: BoxFuture| spawner.spawn(f).detach();
+            futures_lite::future::block_on(
+                ex.run(server::accept_loop(s, listener, spawn, stopped)),
+            );
+        });
+        (addr, server, stop)
+    }
+
+    /// Sends `bytes`, half-closes, and returns the first frame the server
+    /// answers with (and that the server then closes the connection).
+    fn answer_to(addr: std::net::SocketAddr, bytes: &[u8], half_close: bool) -> Frame {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(bytes).unwrap();
+        if half_close {
+            conn.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        let mut all = Vec::new();
+        conn.read_to_end(&mut all)
+            .expect("the server closes the connection");
+        futures_lite::future::block_on(super::protocol::read_frame(&mut all.as_slice()))
+            .expect("the server answered with a frame")
+    }
+
+    #[test]
+    fn malformed_oversized_and_truncated_frames_get_an_error_frame() {
+        let (addr, server, _stop) = start();
+        // An unknown frame kind (say, an HTTP request).
+        let f = answer_to(addr, b"GET / HTTP/1.1\r\n\r\n", false);
+        assert_eq!(f.kind, Kind::Error);
+        assert!(f.text().contains("unknown kind"), "{}", f.text());
+        // A length over the limit.
+        let mut big = vec![Kind::Open as u8];
+        big.extend_from_slice(&(MAX_PAYLOAD + 1).to_be_bytes());
+        let f = answer_to(addr, &big, false);
+        assert_eq!(f.kind, Kind::Error);
+        assert!(f.text().contains("too large"), "{}", f.text());
+        // A frame cut short by EOF.
+        let f = answer_to(addr, &[Kind::Open as u8, 0, 0, 0, 10, b'x'], true);
+        assert_eq!(f.kind, Kind::Error);
+        assert!(f.text().contains("middle of a frame"), "{}", f.text());
+        // A session that starts with something other than OPEN.
+        let f = answer_to(addr, &[Kind::End as u8, 0, 0, 0, 0], false);
+        assert_eq!(f.kind, Kind::Error);
+        // Silence: the OPEN frame never comes, the frame timeout answers.
+        let f = answer_to(addr, b"", false);
+        assert_eq!(f.kind, Kind::Timeout);
+        assert_eq!(
+            server
+                .counters
+                .malformed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            4
+        );
+    }
+}

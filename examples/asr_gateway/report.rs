@@ -28,6 +28,8 @@ pub struct Report {
     pub stuck: u64,
     pub latencies: Vec<Duration>,
     pub lag: LagStats,
+    /// Stalled polls seen by the stall detector, and the longest.
+    pub stalls: (u64, Duration),
     pub cures: Vec<String>,
 }
 
@@ -113,6 +115,10 @@ impl Report {
             stuck,
             latencies,
             lag,
+            stalls: (
+                c.stalls.load(Relaxed),
+                Duration::from_micros(c.longest_stall_us.load(Relaxed)),
+            ),
             cures,
         }
     }
@@ -260,6 +266,11 @@ impl fmt::Display for Report {
             self.lag.over_threshold,
             self.lag.beats,
             self.lag.threshold
+        )?;
+        writeln!(
+            f,
+            "stalls        handler polls that held the loop >= 5 ms: {}, longest {:.1?}",
+            self.stalls.0, self.stalls.1
         )?;
         writeln!(f)?;
         writeln!(

@@ -41,17 +41,9 @@ impl Default for Options {
     }
 }
 
-type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// Runs the gateway and the load against it; returns what was measured.
-pub fn run(opts: &Options) -> std::io::Result<Report> {
-    let out_dir = std::env::temp_dir().join(format!(
-        "asr-gateway-{}-{:x}",
-        std::process::id(),
-        recognizer::seed_from_clock()
-    ));
-    std::fs::create_dir_all(&out_dir)?;
-    let cfg = Config {
+/// The server settings the demo runs with.
+pub fn config(opts: &Options, out_dir: std::path::PathBuf) -> Config {
+    Config {
         naive: opts.naive,
         limit: opts.limit.max(1),
         max_waiting: opts.limit.max(1),
@@ -61,8 +53,21 @@ pub fn run(opts: &Options) -> std::io::Result<Report> {
         idle_ttl: Duration::from_millis(600),
         recognizer_work: 6,
         decode_rounds: 48,
-        out_dir: out_dir.clone(),
-    };
+        out_dir,
+    }
+}
+
+pub type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Runs the gateway and the load against it; returns what was measured.
+pub fn run(opts: &Options) -> std::io::Result<Report> {
+    let out_dir = std::env::temp_dir().join(format!(
+        "asr-gateway-{}-{:x}",
+        std::process::id(),
+        recognizer::seed_from_clock()
+    ));
+    std::fs::create_dir_all(&out_dir)?;
+    let cfg = config(opts, out_dir.clone());
     let server = Arc::new(Server::new(cfg));
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
     let addr = listener.get_ref().local_addr()?;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_guard::FutureExt as _;
 use async_guard::budget::Budget;
 use async_guard::limit::Limiter;
 use async_guard::offload::CpuPool;
@@ -55,6 +56,9 @@ pub struct Counters {
     pub malformed: AtomicU64,
     pub active: AtomicU64,
     pub max_active: AtomicU64,
+    /// Polls of a connection handler that held the event loop over 5 ms.
+    pub stalls: AtomicU64,
+    pub longest_stall_us: AtomicU64,
     /// Transcripts the server produced, by session name: what must be on disk.
     pub expected: Mutex<HashMap<String, String>>,
 }
@@ -110,7 +114,17 @@ async fn send(conn: &Conn, kind: Kind, payload: impl Into<Vec<u8>>) {
 /// Serves one connection from accept to close.
 pub async fn handle(server: Arc<Server>, conn: Async<TcpStream>) {
     let conn: Conn = Arc::new(conn);
-    serve(server, &conn).await;
+    // Find the culprits: report every poll that holds the event loop for
+    // 5 ms or more (the budget cure's stall detector; on in both modes).
+    let counters = server.clone();
+    let on_stall = move |_: &str, took: Duration| {
+        counters.counters.stalls.fetch_add(1, Relaxed);
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        counters.counters.longest_stall_us.fetch_max(us, Relaxed);
+    };
+    serve(server, &conn)
+        .detect_stalls(Duration::from_millis(5), on_stall)
+        .await;
     linger(&conn).await;
 }
 
@@ -229,7 +243,7 @@ async fn read(server: &Server, conn: &Conn) -> Result<Frame, Outcome> {
         }
     };
     res.map_err(|e| match e {
-        ReadError::Eof | ReadError::Truncated | ReadError::Io(_) => Outcome::Disconnected,
+        ReadError::Eof | ReadError::Io(_) => Outcome::Disconnected,
         malformed => Outcome::Malformed(malformed.to_string()),
     })
 }
@@ -245,7 +259,7 @@ async fn session(server: &Server, conn: &Conn, name: &str, activity: Option<Acti
         server.pool.run(move || Recognizer::new(work)).await
     };
 
-    let mut budget = Budget::new(512);
+    let mut budget = Budget::default(); // yields every 500 µs of work
     let mut words = Vec::new();
     loop {
         let frame = match read(server, conn).await {
