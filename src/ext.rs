@@ -208,6 +208,7 @@ pub trait StreamExt: Stream + Sized {
         Cooperative::new(self, budget)
     }
     // ---- end budget ----
+
     // ---- limit ----
     /// Maps each item through the async function `f`, with at most `limit`
     /// calls in flight, yielding the outputs in input order; see
