@@ -697,6 +697,25 @@ fn section_offload(o: &Opts, md: &mut String) {
         ("offload", |r| Box::pin(offload(move || cpu_work(r)))),
         ("unblock", |r| Box::pin(unblock(move || cpu_work(r)))),
     ];
+    // What this machine can deliver right now: the same jobs split evenly
+    // over `cores` plain threads (no async, no queue), timed in the same
+    // interleaved rounds. On a shared machine this, not threads / job, is
+    // the ceiling the pool can reach.
+    let plain_threads = |jobs: usize| {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for t in 0..cores {
+                let share = jobs / cores + usize::from(t < jobs % cores);
+                s.spawn(move || {
+                    for _ in 0..share {
+                        black_box(cpu_work(rounds));
+                    }
+                });
+            }
+        });
+        jobs as f64 / start.elapsed().as_secs_f64()
+    };
+    let mut achievable = Vec::new();
     let mut thr = vec![Vec::new(); 2];
     let mut p50 = vec![Vec::new(); 2];
     let mut worst = vec![Vec::new(); 2];
@@ -718,7 +737,9 @@ fn section_offload(o: &Opts, md: &mut String) {
             );
             worst[i].push(lags.last().copied().unwrap_or_default().as_nanos() as f64);
         }
+        achievable.push(plain_threads(jobs));
     }
+    let achievable = stat(achievable).median;
     let thr: Vec<Stat> = thr.into_iter().map(stat).collect();
     let p50: Vec<Stat> = p50.into_iter().map(stat).collect();
     let worst: Vec<Stat> = worst.into_iter().map(stat).collect();
@@ -761,6 +782,13 @@ fn section_offload(o: &Opts, md: &mut String) {
         ),
         format!("**{:.2}x**", thr[0].median / thr[1].median),
         format!(">= 0.9x ideal: {}", met(thr[0].median / ideal_per_s >= 0.9)),
+    ]);
+    t.row(&[
+        format!("throughput vs {cores} plain threads splitting the same jobs ({:.1}k jobs/s in the same rounds)", achievable / 1e3),
+        format!("{:.2}x", thr[0].median / achievable),
+        format!("{:.2}x", thr[1].median / achievable),
+        String::new(),
+        format!(">= 0.9x: {}", met(thr[0].median / achievable >= 0.9)),
     ]);
     t.row(&[
         "heartbeat lag during load, median".into(),
@@ -840,8 +868,9 @@ async fn hot_loop(v: Loop, n: u64) -> u64 {
     x
 }
 
-/// A 1 ms heartbeat beside `v`'s loop (repeated for `secs`) on one thread.
-fn lag_beside(v: Loop, secs: f64) -> LagStats {
+/// A 1 ms heartbeat beside `v`'s loop (repeated for `secs`) on one thread;
+/// `None`: the heartbeat alone (the floor set by timers and the OS).
+fn lag_beside(v: Option<Loop>, secs: f64) -> LagStats {
     let ex = LocalExecutor::new();
     let (probe, heartbeat) =
         LagProbe::with_threshold(Duration::from_millis(1), Duration::from_millis(1));
@@ -850,8 +879,13 @@ fn lag_beside(v: Loop, secs: f64) -> LagStats {
         Timer::after(Duration::from_millis(20)).await;
         probe.reset();
         let start = Instant::now();
-        while start.elapsed().as_secs_f64() < secs {
-            black_box(ex.spawn(hot_loop(v, 1_000_000)).await);
+        match v {
+            None => drop(Timer::after(Duration::from_secs_f64(secs)).await),
+            Some(v) => {
+                while start.elapsed().as_secs_f64() < secs {
+                    black_box(ex.spawn(hot_loop(v, 1_000_000)).await);
+                }
+            }
         }
         let s = probe.stats();
         probe.stop();
@@ -898,9 +932,11 @@ fn section_budget(o: &Opts, md: &mut String) {
         ("`Budget::new(1024)`", Loop::Count1024),
     ];
     let mut lags: Vec<Vec<LagStats>> = vec![Vec::new(); variants.len()];
+    let mut idle = Vec::new();
     for _ in 0..lag_reps {
+        idle.push(lag_beside(None, secs));
         for (i, (_, v)) in variants.iter().enumerate() {
-            lags[i].push(lag_beside(*v, secs));
+            lags[i].push(lag_beside(Some(*v), secs));
         }
     }
     let med = |xs: &[LagStats], f: fn(&LagStats) -> Duration| {
@@ -936,6 +972,14 @@ fn section_budget(o: &Opts, md: &mut String) {
             ns(med(&lags[i], |s| s.worst)),
         ]);
     }
+    t.row(&[
+        "floor: the heartbeat alone on an idle executor (no loop)".into(),
+        "-".into(),
+        "-".into(),
+        ns(med(&idle, |s| s.p50)),
+        ns(med(&idle, |s| s.p99)),
+        ns(med(&idle, |s| s.worst)),
+    ]);
     md.push_str(&t.done());
     let slice_over = (s[3].median / bare - 1.0) * 100.0;
     let slice_worst = med(&lags[3], |s| s.worst);
@@ -1468,11 +1512,7 @@ fn main() {
         o.reps()
     );
     md.push_str(&body);
-    if let Ok(notes) = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/NOTES.md"),
-    ) {
-        md.push_str(&notes);
-    }
+    md.push_str(EXPLAINED);
     std::fs::write(&o.out, md).expect("write BENCHMARKS.md");
     eprintln!(
         "wrote {} in {:.0} s",
@@ -1481,11 +1521,262 @@ fn main() {
     );
 }
 
-fn gateway_section(_o: &Opts, md: &mut String) {
-    let _ = writeln!(md, "## Gateway under load\n");
+/// Parses "13.7ms", "3s", "116.8µs", "900ns" into nanoseconds.
+fn parse_dur(s: &str) -> Option<f64> {
+    let s = s.trim().trim_end_matches(',');
+    let (num, scale) = if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e6)
+    } else if let Some(v) = s.strip_suffix("µs").or_else(|| s.strip_suffix("us")) {
+        (v, 1e3)
+    } else if let Some(v) = s.strip_suffix("ns") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1e9)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|v| v * scale)
+}
+
+/// The numbers read from one printed gateway report.
+#[derive(Debug, Default, Clone)]
+struct GatewayRun {
+    load_s: f64,
+    sessions: f64,
+    served: f64,
+    p50: f64,
+    p99: f64,
+    worst_lag: f64,
+    p99_lag: f64,
+    lost: f64,
+    expected: f64,
+    unanswered: f64,
+    verdict: String,
+}
+
+/// The word after `key` in `line`, parsed as a number or duration.
+fn after<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let rest = &line[line.find(key)? + key.len()..];
+    rest.split_whitespace()
+        .next()
+        .map(|w| w.trim_end_matches(','))
+}
+
+fn parse_gateway(text: &str) -> Option<GatewayRun> {
+    let mut r = GatewayRun::default();
+    let mut seen = 0;
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.starts_with("== ASR gateway") {
+            let load = line.rsplit(", ").next()?.strip_suffix(" of load")?;
+            r.load_s = parse_dur(load)? / 1e9;
+            seen += 1;
+        } else if l.contains("client sessions ran") {
+            r.sessions = l.split_whitespace().next()?.parse().ok()?;
+            seen += 1;
+        } else if l.starts_with("served ") {
+            r.served = l.split_whitespace().nth(1)?.parse().ok()?;
+            seen += 1;
+        } else if l.starts_with("transcripts") {
+            r.expected = after(l, "expected ")?.parse().ok()?;
+            r.lost = after(l, "lost ")?.parse().ok()?;
+        } else if l.starts_with("unanswered") {
+            r.unanswered = l.rsplit(' ').next()?.parse().ok()?;
+        } else if l.starts_with("event loop") {
+            r.worst_lag = parse_dur(after(l, "lag worst ")?)?;
+            r.p99_lag = parse_dur(after(l, "p99 ")?)?;
+            seen += 1;
+        } else if l.starts_with("latency of served sessions") {
+            r.p50 = parse_dur(after(l, "p50 ")?)?;
+            r.p99 = parse_dur(after(l, "p99 ")?)?;
+            seen += 1;
+        } else if let Some(v) = l.strip_prefix("verdict") {
+            r.verdict = v.trim().to_owned();
+        }
+    }
+    (seen == 5).then_some(r)
+}
+
+/// Builds the gateway example (release) and runs it once; `None` if it
+/// could not be built, run or parsed.
+fn run_gateway(naive: bool, seconds: f64, clients: usize) -> Result<GatewayRun, String> {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = exe.with_file_name(format!("asr_gateway{}", std::env::consts::EXE_SUFFIX));
+    let mut args = vec![
+        "--seconds".to_owned(),
+        seconds.to_string(),
+        "--clients".to_owned(),
+        clients.to_string(),
+    ];
+    if naive {
+        args.push("--naive".into());
+    }
+    let out = Command::new(&bin)
+        .args(&args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_gateway(&text).ok_or_else(|| {
+        format!(
+            "could not parse the report of `asr_gateway {}` (exit {:?})",
+            args.join(" "),
+            out.status.code()
+        )
+    })
+}
+
+fn build_gateway() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--example", "asr_gateway"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo build --release --example asr_gateway` failed: {status}"
+        ))
+    }
+}
+
+/// Why the targets that are missed are missed. Prose only: every number in
+/// the file comes from the run above; this text says what the numbers mean
+/// and what profiling found, and must stay true whatever they are.
+const EXPLAINED: &str = r#"## Where a target is missed, and why
+
+These notes come from profiling with `perf record` / `perf report` (release build with debug info)
+while this runner was written; the tables above say, for this run, whether each target was met.
+
+- **time, ready on the first poll.** The raw idiom costs next to nothing because `or` polls the
+  operation first and never creates its `Timer` when the operation is ready. A `timeout` must
+  publish its deadline in a thread-local for the duration of the inner poll (that is what makes
+  nested timeouts and `time::remaining()` see it, on any executor) and restore the previous value
+  afterwards; its own clock is already started lazily, so no clock is read. Profiling showed that
+  most of the cost was two out-of-line calls across the crate boundary: the scope's `Restore::drop`
+  and the timer handle's `Sleep::drop`. Both are now `#[inline]`, and cancelling an *armed* timer
+  moved into a separate, non-inline helper (`src/time/scope.rs`, `src/wheel.rs`), which roughly
+  halved the cost. What is left is the thread-local swap itself: the price of deadline scopes,
+  paid only by futures that are ready at once. Once a timeout is pending (the case it exists for)
+  it is cheaper than the raw idiom, see the second row and the scaling table.
+- **shield, many in flight (target <= 1.2x spawn + await).** A shield is a spawn plus a one-shot
+  result slot (`Arc<Mutex<..>>`): one more allocation per piece of work and one lock on each side.
+  In the profile of 100k in flight the extra cost is allocator work (the slot and the task are freed
+  on a different thread than the one that allocated them, and glibc's arena lock shows up) and the
+  slot mutex, occasionally contended when the work delivers while the caller polls. The slot is what
+  lets the work outlive its handle, report a panic nobody awaits, and let `drain` know that hooks
+  have run (see the shield notes); removing it means building on `async-task`'s raw API, which is not
+  a dependency of the library: not a small, safe change, so it stays. With one shield at a time, the
+  cross-thread wake-up dominates and shield is at par with spawn + await.
+- **offload throughput (target >= 0.9x of threads / job).** "Ideal" assumes the pool's threads have
+  free cores. This machine is shared with other builds (load average above), so the same jobs split
+  over plain threads with no async at all are measured in the same rounds; offload against *that*
+  is the fair overhead figure, and offload against `unblock` is the headline ratio.
+- **budget, worst heartbeat lag (target < 1 ms with a 500 µs slice).** The floor row runs the
+  heartbeat alone, with no loop at all: its worst lag is what timers and the OS scheduler give on
+  this machine, and no slice can beat it. Yielding on *every* iteration (the most a loop can do)
+  does not beat it either. The slice bounds the p50/p99 lag; the worst case is set by the machine.
+- **limit.** No numeric speed target for the limiter was available to this report (its notes had
+  not been published), so no row says met or missed. `Limiter` does
+  more per acquire (strict FIFO with weights, `max_waiting` shedding, `close`, `set_limit`, wait-time
+  statistics), which shows in the uncontended and contended rows; with many waiters queued its cost
+  per waiter is at par with the semaphore's and flat in the number of waiters.
+- **gateway.** The two modes see the same offered load, but not the same sessions: the guarded
+  server sheds, times out and reaps clients that the naive one keeps (and answers late or never),
+  so latency percentiles are over different sets; lost transcripts and unanswered clients are the
+  figures the cures exist for.
+"#;
+
+fn gateway_section(o: &Opts, md: &mut String) {
+    eprintln!("gateway (examples/asr_gateway, guarded and --naive) ...");
+    let _ = writeln!(md, "## Gateway under load: guarded vs `--naive`\n");
+    let (seconds, runs, clients) = if o.quick { (1.5, 1, 32) } else { (4.0, 3, 32) };
+    let mut guarded = Vec::new();
+    let mut naive = Vec::new();
+    let result = build_gateway().and_then(|()| {
+        for i in 0..runs {
+            // Alternate which goes first.
+            for naive_run in [i % 2 == 1, i % 2 == 0] {
+                let r = run_gateway(naive_run, seconds, clients)?;
+                if naive_run {
+                    naive.push(r)
+                } else {
+                    guarded.push(r)
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        let _ = writeln!(md, "Not measured in this run: {e}.\n");
+        return;
+    }
     let _ = writeln!(
         md,
-        "Not measured: `examples/asr_gateway/` was not on `main` when this runner was written.\n"
+        "`examples/asr_gateway` (TCP server + load generator in one process, {clients} client loops, \
+         `--seconds {seconds}`), run {runs} time(s) in each mode, alternating; each cell is the median of the runs. \
+         Same offered load in both modes (same client loops and client mix). Sessions/s = client sessions \
+         per second of load; served = sessions that got their final transcript.\n"
+    );
+    let med =
+        |rs: &[GatewayRun], f: fn(&GatewayRun) -> f64| stat(rs.iter().map(f).collect()).median;
+    let mut t = Table::new(&[
+        "measure",
+        "guarded (all six cures)",
+        "`--naive`",
+        "ratio (guarded/naive)",
+    ]);
+    type Row = (&'static str, fn(&GatewayRun) -> f64, bool);
+    let rows: [Row; 8] = [
+        ("client sessions/s", |r| r.sessions / r.load_s, false),
+        (
+            "served sessions/s (final transcript)",
+            |r| r.served / r.load_s,
+            false,
+        ),
+        ("session latency p50 (served)", |r| r.p50, true),
+        ("session latency p99 (served)", |r| r.p99, true),
+        ("event-loop lag, worst", |r| r.worst_lag, true),
+        ("event-loop lag, p99", |r| r.p99_lag, true),
+        ("transcripts lost", |r| r.lost, false),
+        ("clients that got no answer", |r| r.unanswered, false),
+    ];
+    for (name, f, is_time) in rows {
+        let (g, n) = (med(&guarded, f), med(&naive, f));
+        let cell = |v: f64| {
+            if is_time {
+                ns(v)
+            } else if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        };
+        let r = if n > 0.0 {
+            format!("{:.2}x", g / n)
+        } else {
+            "-".into()
+        };
+        t.row(&[name.into(), cell(g), cell(n), r]);
+    }
+    md.push_str(&t.done());
+    let verdicts = |rs: &[GatewayRun]| {
+        rs.iter()
+            .map(|r| format!("\"{}\"", r.verdict))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        md,
+        "\nVerdicts printed by the gateway: guarded {}; naive {}. The guarded server sheds, times out and \
+         reaps the slow, stalled and silent clients that the naive one serves late or never answers, so \
+         its served count and latency are for a different (healthier) set of sessions: read the lag and \
+         lost/unanswered rows with that in mind.\n",
+        verdicts(&guarded),
+        verdicts(&naive)
     );
 }
 

@@ -228,10 +228,9 @@ impl Sleep {
     }
 
     /// Drops the registration, if any (no-op once it fired).
-    #[inline]
-    // `#[inline]` (here and on `drop`): a timeout that never armed its
-    // timer (ready on its first poll) only checks `key`, and that check must
-    // inline into the caller's crate instead of costing a call.
+    // Only the `key` check is inline (here and in `drop`, also `#[inline]`):
+    // a timeout that never armed its timer (ready on its first poll) must
+    // not pay a cross-crate call to find out there is nothing to cancel.
     #[inline]
     pub(crate) fn cancel(&mut self) {
         if let Some(key) = self.key.take() {
