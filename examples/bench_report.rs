@@ -1683,16 +1683,28 @@ while this runner was written; the tables above say, for this run, whether each 
   slot mutex, occasionally contended when the work delivers while the caller polls. The slot is what
   lets the work outlive its handle, report a panic nobody awaits, and let `drain` know that hooks
   have run (see the shield notes); removing it means building on `async-task`'s raw API, which is not
-  a dependency of the library: not a small, safe change, so it stays. With one shield at a time, the
-  cross-thread wake-up dominates and shield is at par with spawn + await.
+  a dependency of the library: not a small, safe change, so it stays. With one future at a time
+  (first row) every contender is one cross-thread wake-up per future, whose cost depends on whether
+  the other thread's core is idle (a deep idle state takes tens of µs to leave, a busy machine
+  answers in a few µs): that row measures wake-up latency more than shield, and it is the row the
+  shield issue's 1.2x target was set for.
 - **offload throughput (target >= 0.9x of threads / job).** "Ideal" assumes the pool's threads have
   free cores. This machine is shared with other builds (load average above), so the same jobs split
   over plain threads with no async at all are measured in the same rounds; offload against *that*
-  is the fair overhead figure, and offload against `unblock` is the headline ratio.
+  is the fair overhead figure, and offload against `unblock` is the headline ratio. Even so, the
+  pool's two threads share the two cores with the event loop that spawns the 10k tasks and takes
+  their wake-ups, the heartbeat and async-io's reactor thread, which the plain threads do not; on
+  two cores that is a visible share, and it is why neither offload nor `unblock` reaches the
+  plain threads' rate.
 - **budget, worst heartbeat lag (target < 1 ms with a 500 µs slice).** The floor row runs the
   heartbeat alone, with no loop at all: its worst lag is what timers and the OS scheduler give on
-  this machine, and no slice can beat it. Yielding on *every* iteration (the most a loop can do)
-  does not beat it either. The slice bounds the p50/p99 lag; the worst case is set by the machine.
+  this machine, and no slice can beat it; yielding on *every* iteration (the most a loop can do)
+  does not reliably beat it either. A beat that falls due mid-slice waits for the rest of the slice
+  (plus the slice's overshoot of up to about a quarter, from the budget's adaptive clock sampling)
+  and then for the timer wake-up, so its worst case is roughly the slice plus the floor's worst.
+  A worst case under 1 ms with a 500 µs slice therefore needs a floor well under half a
+  millisecond, which this shared machine does not give consistently; a smaller slice trades
+  overhead for lag.
   A heartbeat that becomes due mid-slice waits for the slice to end, so with a 500 µs slice its p50
   is of the order of the slice; the 1024-iteration counters yield every ~10 µs of this tiny body,
   which buys a lower p50 with a far higher yield rate (and would starve others with a heavier body).
