@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Options: `--quick`, `--out PATH` (default `BENCHMARKS.md` in the crate
-//! root), `--no-footprint` (skip `scripts/footprint.sh`), `--no-gateway`
+//! root), `--no-footprint` (skip `scripts/footprint.sh`; `--quick` skips it
+//! unless `--footprint` is given), `--no-gateway`
 //! (skip the gateway runs), `--only NAME` (one section: time, limit,
 //! offload, budget, reaper, shield; for quick looks, still writes the file).
 //!
@@ -58,22 +59,29 @@ impl Opts {
             only: None,
             out: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
         };
+        let mut force_footprint = false;
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => o.quick = true,
                 "--no-footprint" => o.footprint = false,
+                "--footprint" => force_footprint = true,
                 "--no-gateway" => o.gateway = false,
                 "--only" => o.only = args.next(),
                 "--out" => o.out = args.next().expect("--out PATH").into(),
                 "-h" | "--help" => {
                     println!(
-                        "bench_report [--quick] [--out PATH] [--no-footprint] [--no-gateway] [--only SECTION]"
+                        "bench_report [--quick] [--out PATH] [--no-footprint | --footprint] [--no-gateway] [--only SECTION]"
                     );
                     std::process::exit(0);
                 }
                 other => panic!("unknown argument {other:?} (try --help)"),
             }
+        }
+        // The footprint builds take about a minute: not part of a quick run
+        // unless asked for.
+        if o.quick && !force_footprint {
+            o.footprint = false;
         }
         o
     }
