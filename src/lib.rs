@@ -37,6 +37,7 @@ mod ext;
 pub mod offload;
 pub mod reaper;
 pub mod shield;
+mod sync;
 pub mod time;
 mod wheel;
 

@@ -1,0 +1,305 @@
+//! Model checking of the hand-synchronised parts with [loom](https://docs.rs/loom).
+//!
+//! Built only with `RUSTFLAGS="--cfg async_guard_loom"`, which also swaps
+//! the library's mutexes, condvars, atomics and threads for loom's
+//! (`src/sync.rs`). Each model runs every interleaving of its threads up to
+//! a preemption bound (`LOOM_MAX_PREEMPTIONS`, 2 when unset):
+//!
+//! ```text
+//! RUSTFLAGS="--cfg async_guard_loom" LOOM_MAX_PREEMPTIONS=2 \
+//!   CARGO_TARGET_DIR=target/loom cargo test --release --test loom
+//! ```
+//!
+//! A lost wake-up shows up as a loom deadlock (`block_on` or `park` with no
+//! thread left to wake it), a broken invariant as a failed assertion.
+#![cfg(async_guard_loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Context;
+use std::time::Duration;
+
+use async_guard::offload::CpuPool;
+use async_guard::reaper::Reaper;
+use async_guard::shield::ShieldSet;
+use loom::future::block_on;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::thread;
+
+/// Runs `f` under loom with the default preemption bound of this suite.
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
+/// Counts its drops: proves a value was dropped exactly once (no leak, no
+/// double drop) wherever it ended up.
+struct Token(Arc<AtomicUsize>);
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// Polls a future once with a no-op waker (`true` if it completed).
+fn poll_once<F: Future + Unpin>(f: &mut F) -> bool {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    Pin::new(f).poll(&mut cx).is_ready()
+}
+
+// ---------------------------------------------------------------- reaper --
+//
+// With a zero time-to-live an entry last touched in period `L` is due in
+// period `L + 2` (`Pace::due`): registered at clock 0, one tick moves the
+// clock to 1 (nothing due), the next to 2 (reaped unless touched in 1).
+
+/// A touch that happens before the driver's expiry check is never lost: the
+/// check sees it and keeps the entry. (`Activity::touch` is two relaxed
+/// loads and a relaxed `fetch_max`; the driver reads `last` under its lock.)
+#[test]
+fn reaper_touch_before_expiry_check_is_never_lost() {
+    model(|| {
+        let reaper = Reaper::new(Duration::ZERO);
+        let (activity, idle) = reaper.watch("conn");
+        reaper.__tick(); // clock 1
+        let touched = Arc::new(AtomicBool::new(false));
+        let toucher = thread::spawn({
+            let touched = touched.clone();
+            move || {
+                activity.touch();
+                touched.store(true, SeqCst);
+            }
+        });
+        let saw_touch = touched.load(SeqCst);
+        reaper.__tick(); // clock 2: reaps the entry unless touched in period 1
+        let stats = reaper.stats();
+        if saw_touch {
+            assert_eq!(stats.reaped, 0, "a touch before the check was lost");
+            assert_eq!(stats.tracked, 1);
+        }
+        assert_eq!(stats.reaped + stats.tracked as u64, 1);
+        toucher.join().unwrap();
+        drop(idle);
+        let stats = reaper.stats();
+        assert_eq!((stats.tracked, stats.reaped + stats.finished), (0, 1));
+    });
+}
+
+/// The reap wakes the task waiting on it (no lost wake-up between `Idle`
+/// registering its waker and the driver reaping).
+#[test]
+fn reaper_reap_wakes_the_waiter() {
+    model(|| {
+        let reaper = Reaper::new(Duration::ZERO);
+        let (_activity, idle) = reaper.watch("conn");
+        let driver = thread::spawn({
+            let reaper = reaper.clone();
+            move || {
+                reaper.__tick();
+                reaper.__tick();
+            }
+        });
+        let idle_for = block_on(idle).expect("reaped, not closed");
+        assert!(idle_for > Duration::ZERO);
+        driver.join().unwrap();
+        let stats = reaper.stats();
+        assert_eq!((stats.tracked, stats.reaped), (0, 1));
+    });
+}
+
+/// An entry leaving (its owner drops it) while the driver reaps it ends
+/// exactly once: counted as reaped or as finished, never both, never lost.
+#[test]
+fn reaper_leave_vs_reap_ends_once() {
+    model(|| {
+        let reaper = Reaper::new(Duration::ZERO);
+        let (_activity, idle) = reaper.watch("conn");
+        reaper.__tick();
+        let owner = thread::spawn(move || drop(idle));
+        reaper.__tick(); // due now
+        owner.join().unwrap();
+        let s = reaper.stats();
+        assert_eq!((s.total, s.tracked, s.reaped + s.finished), (1, 0, 1));
+        assert_eq!(s.dropped + s.closed, 0);
+    });
+}
+
+/// Closing the reaper while a task registers: the task ends as closed
+/// either way (registered first and drained, or born closed) and is woken.
+#[test]
+fn reaper_close_vs_register_wakes_the_waiter() {
+    model(|| {
+        let reaper = Reaper::new(Duration::from_secs(3600));
+        let closer = thread::spawn({
+            let reaper = reaper.clone();
+            move || reaper.close()
+        });
+        let (_activity, idle) = reaper.watch("conn");
+        assert!(block_on(idle).is_err(), "closed, not reaped");
+        closer.join().unwrap();
+        assert_eq!(reaper.stats().tracked, 0);
+    });
+}
+
+// ---------------------------------------------------------------- shield --
+
+/// A set whose work runs on loom threads; `joins` lets the model wait for
+/// them before checking what happened.
+fn loom_set() -> (
+    ShieldSet,
+    Arc<std::sync::Mutex<Vec<thread::JoinHandle<()>>>>,
+) {
+    let joins = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let set = ShieldSet::with_spawner({
+        let joins = joins.clone();
+        move |work| {
+            let t = thread::spawn(move || block_on(work));
+            joins.lock().unwrap().push(t);
+        }
+    });
+    (set, joins)
+}
+
+fn join_all(joins: &std::sync::Mutex<Vec<thread::JoinHandle<()>>>) {
+    let all = std::mem::take(&mut *joins.lock().unwrap());
+    for t in all {
+        t.join().unwrap();
+    }
+}
+
+/// The output reaches the awaiting handle (no lost wake-up), and a caller
+/// that got it also sees the work as ended in the stats.
+#[test]
+fn shield_output_reaches_the_handle() {
+    model(|| {
+        let (set, joins) = loom_set();
+        let handle = set.shield(async { 42 }).unwrap();
+        assert_eq!(block_on(handle), 42);
+        let s = set.stats();
+        assert_eq!((s.in_flight, s.completed), (0, 1));
+        join_all(&joins);
+    });
+}
+
+/// The handle dropped while the work delivers: the output is dropped
+/// exactly once, by whichever side comes second, and nothing stays in flight.
+#[test]
+fn shield_handle_dropped_during_delivery_drops_output_once() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (set, joins) = loom_set();
+        let token = Token(drops.clone());
+        let mut handle = Box::pin(set.shield(async move { token }).unwrap());
+        // A poll registers a waker first (or already takes the output).
+        if poll_once(&mut handle) {
+            assert_eq!(drops.load(SeqCst), 1); // the returned token was dropped
+        }
+        drop(handle);
+        join_all(&joins);
+        assert_eq!(drops.load(SeqCst), 1);
+        let s = set.stats();
+        assert_eq!((s.in_flight, s.completed), (0, 1));
+    });
+}
+
+/// A drain waiting while the last work ends is woken (the `drain_waiting`
+/// flag and the counters form a Dekker-style pair: one side sees the other).
+#[test]
+fn shield_drain_is_woken_by_the_last_end() {
+    model(|| {
+        let (set, joins) = loom_set();
+        drop(set.shield(async {}).unwrap());
+        let report = block_on(set.drain(Duration::MAX));
+        assert_eq!(report.still_running, 0);
+        assert!(report.is_complete());
+        assert_eq!(set.stats().in_flight, 0);
+        join_all(&joins);
+    });
+}
+
+/// Two drains on two threads, one piece of work: both are woken.
+#[test]
+fn shield_two_drains_both_woken() {
+    model(|| {
+        let (set, joins) = loom_set();
+        drop(set.shield(async {}).unwrap());
+        let other = thread::spawn({
+            let set = set.clone();
+            move || block_on(set.drain(Duration::MAX)).still_running
+        });
+        assert_eq!(block_on(set.drain(Duration::MAX)).still_running, 0);
+        assert_eq!(other.join().unwrap(), 0);
+        join_all(&joins);
+    });
+}
+
+/// Close racing a new `shield`: refused work is never in flight, accepted
+/// work is seen by a drain started after the close.
+#[test]
+fn shield_close_vs_start() {
+    model(|| {
+        let (set, joins) = loom_set();
+        let closer = thread::spawn({
+            let set = set.clone();
+            move || set.close()
+        });
+        let accepted = set.shield(async {}).map(drop).is_ok();
+        closer.join().unwrap();
+        let report = block_on(set.drain(Duration::MAX));
+        assert_eq!(report.still_running, 0);
+        join_all(&joins);
+        let s = set.stats();
+        assert_eq!(s.in_flight, 0);
+        assert_eq!(
+            (s.completed, s.refused),
+            if accepted { (1, 0) } else { (0, 1) }
+        );
+    });
+}
+
+// --------------------------------------------------------------- offload --
+
+/// The result reaches the waiting caller (no lost wake-up between the
+/// worker publishing it and the future registering its waker).
+#[test]
+fn offload_result_reaches_the_caller() {
+    model(|| {
+        let pool = CpuPool::builder().threads(1).build();
+        assert_eq!(block_on(pool.run(|| 42)), 42);
+        assert_eq!(pool.stats().completed, 1);
+    });
+}
+
+/// The caller drops its future while the worker picks the job up: the job
+/// runs at most once, a job cancelled before it started never runs, and the
+/// work (and its result) is dropped exactly once.
+#[test]
+fn offload_cancel_vs_start_runs_at_most_once() {
+    model(|| {
+        let pool = CpuPool::builder().threads(1).build();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let job = {
+            let (ran, token) = (ran.clone(), Token(drops.clone()));
+            pool.run(move || {
+                ran.fetch_add(1, SeqCst);
+                token // the result: dropped by the worker, the caller is gone
+            })
+        };
+        drop(job);
+        // FIFO with one worker: once this one is done, the first was run or
+        // skipped. Waiting for it also keeps the pool open until then.
+        block_on(pool.run(|| ()));
+        let s = pool.stats();
+        let ran = ran.load(SeqCst);
+        assert!(ran <= 1);
+        assert_eq!(ran as u64 + s.cancelled, 1, "run or skipped, exactly once");
+        assert_eq!(drops.load(SeqCst), 1, "work or result dropped exactly once");
+        assert_eq!((s.queued, s.running), (0, 0));
+    });
+}
