@@ -41,6 +41,10 @@ mod sync;
 pub mod time;
 mod wheel;
 
+#[cfg(async_guard_loom)]
+#[doc(hidden)]
+pub use wheel::model as __loom_wheel;
+
 pub use budget::{Budget, LagProbe};
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};

@@ -17,9 +17,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Context;
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
+use async_guard::__loom_wheel::Wheel;
 use async_guard::offload::CpuPool;
 use async_guard::reaper::Reaper;
 use async_guard::shield::ShieldSet;
@@ -27,13 +28,25 @@ use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 
-/// Runs `f` under loom with the default preemption bound of this suite.
+/// Runs `f` under loom with the default preemption bound of this suite and
+/// prints how many executions it explored (`--nocapture` shows it).
 fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
     }
-    builder.check(f);
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    builder.check({
+        let runs = runs.clone();
+        move || {
+            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            f()
+        }
+    });
+    let name = std::thread::current().name().unwrap_or("?").to_owned();
+    let runs = runs.load(std::sync::atomic::Ordering::Relaxed);
+    let bound = builder.preemption_bound.unwrap_or(0);
+    eprintln!("{name}: {runs} executions (preemption bound {bound})");
 }
 
 /// Counts its drops: proves a value was dropped exactly once (no leak, no
@@ -87,6 +100,34 @@ fn reaper_touch_before_expiry_check_is_never_lost() {
         drop(idle);
         let stats = reaper.stats();
         assert_eq!((stats.tracked, stats.reaped + stats.finished), (0, 1));
+    });
+}
+
+/// A slow touch that read an older period never moves `last` backwards
+/// over a newer touch (the `fetch_max` in `Entry::touch`). With a 3 ms
+/// time-to-live and 1 ms periods an entry last touched in `L` is due in
+/// `L + 5`: touched in period 2 it must survive period 6.
+#[test]
+fn reaper_slow_touch_never_moves_last_backwards() {
+    model(|| {
+        let reaper = Reaper::builder(Duration::from_millis(3))
+            .tick(Duration::from_millis(3))
+            .build();
+        let (activity, _idle) = reaper.watch("conn");
+        reaper.__tick(); // clock 1
+        let slow = thread::spawn({
+            let activity = activity.clone();
+            move || activity.touch() // reads period 1 or 2
+        });
+        reaper.__tick(); // clock 2
+        activity.touch(); // last = 2
+        slow.join().unwrap();
+        for _ in 3..=6 {
+            reaper.__tick();
+        }
+        assert_eq!(reaper.stats().reaped, 0, "last moved backwards");
+        reaper.__tick(); // clock 7 = 2 + 5
+        assert_eq!(reaper.stats().reaped, 1);
     });
 }
 
@@ -292,6 +333,9 @@ fn offload_cancel_vs_start_runs_at_most_once() {
             })
         };
         drop(job);
+        // Skipped: the work (with its token) was dropped right here, so it
+        // can never run.
+        let skipped_here = drops.load(SeqCst) == 1 && ran.load(SeqCst) == 0;
         // FIFO with one worker: once this one is done, the first was run or
         // skipped. Waiting for it also keeps the pool open until then.
         block_on(pool.run(|| ()));
@@ -299,7 +343,167 @@ fn offload_cancel_vs_start_runs_at_most_once() {
         let ran = ran.load(SeqCst);
         assert!(ran <= 1);
         assert_eq!(ran as u64 + s.cancelled, 1, "run or skipped, exactly once");
+        assert_eq!(skipped_here, s.cancelled == 1);
         assert_eq!(drops.load(SeqCst), 1, "work or result dropped exactly once");
         assert_eq!((s.queued, s.running), (0, 0));
+    });
+}
+
+// ----------------------------------------------------------------- wheel --
+//
+// The coarse timer (`src/wheel.rs`): registrations push a waker into the
+// bucket of their tick under one mutex and unpark the driver when their tick
+// is earlier than the one it sleeps until; the driver takes the due buckets,
+// records when it wakes next, wakes them, parks. The models use a wheel of
+// their own whose driver is the model's main thread and whose clock is
+// frozen at tick 1: a registration for tick 1 is due as soon as the driver
+// looks, so a driver that parks with one pending has lost a wake-up (a loom
+// deadlock).
+
+/// A waker that counts its wakes.
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn counting() -> (Arc<Count>, Waker) {
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    (count.clone(), Waker::from(count))
+}
+
+/// Runs the driver at tick `now` until `done()`: fire what is due, park
+/// when nothing was (the real driver parks until its next tick; time is
+/// frozen here, so only an `unpark` from a registration can wake it).
+///
+/// The driver thread never joins or `block_on`s: loom's `unpark` would
+/// wake it from those too (a loom limitation), so the user threads report
+/// their end through a flag and an `unpark` instead.
+fn drive_until(wheel: &Wheel, now: u64, done: impl Fn() -> bool) {
+    let mut due = Vec::new();
+    loop {
+        wheel.take_due(now, &mut due);
+        let fired = !due.is_empty();
+        due.drain(..).for_each(Waker::wake);
+        if done() {
+            return;
+        }
+        if !fired {
+            thread::park();
+        }
+    }
+}
+
+/// Runs `f` on a user thread that tells the driver (the calling thread)
+/// when it is done; returns the flag.
+fn user(f: impl FnOnce() + Send + 'static) -> Arc<AtomicBool> {
+    let done = Arc::new(AtomicBool::new(false));
+    let driver = thread::current();
+    thread::spawn({
+        let done = done.clone();
+        move || {
+            f();
+            done.store(true, SeqCst);
+            driver.unpark();
+        }
+    });
+    done
+}
+
+/// A registration made while the driver goes to sleep unparks it.
+#[test]
+fn wheel_registration_wakes_the_parked_driver() {
+    model(|| {
+        let wheel = Arc::new(Wheel::new());
+        let (count, waker) = counting();
+        thread::spawn({
+            let wheel = wheel.clone();
+            move || {
+                let _key = wheel.insert(1, &waker);
+            }
+        });
+        // Only the registration's own unpark can wake the driver here.
+        drive_until(&wheel, 1, || count.0.load(SeqCst) == 1);
+        assert!(wheel.is_empty());
+    });
+}
+
+/// Cancelling while the driver fires: woken at most once, and no bucket
+/// is left behind either way.
+#[test]
+fn wheel_cancel_vs_fire() {
+    model(|| {
+        let wheel = Arc::new(Wheel::new());
+        let (count, waker) = counting();
+        let done = user({
+            let wheel = wheel.clone();
+            move || {
+                let key = wheel.insert(1, &waker);
+                wheel.remove(key);
+            }
+        });
+        drive_until(&wheel, 1, || done.load(SeqCst));
+        let mut due = Vec::new();
+        wheel.take_due(1, &mut due);
+        due.drain(..).for_each(Waker::wake);
+        assert!(count.0.load(SeqCst) <= 1);
+        assert!(wheel.is_empty());
+    });
+}
+
+/// Re-registering with a new waker (`update`, or a fresh `insert` when the
+/// registration already fired, as `Sleep::poll_until` does) while the
+/// driver fires: the new waker is always woken, once.
+#[test]
+fn wheel_update_vs_fire_wakes_the_new_waker() {
+    model(|| {
+        let wheel = Arc::new(Wheel::new());
+        let (_old_count, old) = counting();
+        let (new_count, new) = counting();
+        let key = wheel.insert(1, &old);
+        let done = user({
+            let wheel = wheel.clone();
+            move || {
+                if !wheel.update(key, &new) {
+                    let _key = wheel.insert(1, &new);
+                }
+            }
+        });
+        drive_until(&wheel, 1, || {
+            done.load(SeqCst) && new_count.0.load(SeqCst) >= 1
+        });
+        assert_eq!(new_count.0.load(SeqCst), 1);
+        assert!(wheel.is_empty());
+    });
+}
+
+/// A registration that lands in a tick that already fired (its clock
+/// reading was late) while the fired registration cancels with its stale
+/// key: the late one is still woken. (Fails without the bucket ids in
+/// `Key`: the stale key removed the late registration's slot.)
+#[test]
+fn wheel_fired_key_does_not_cancel_a_late_registration() {
+    model(|| {
+        let wheel = Arc::new(Wheel::new());
+        let (first_count, first) = counting();
+        let (late_count, late) = counting();
+        let key = wheel.insert(1, &first);
+        let cancelled = user({
+            let wheel = wheel.clone();
+            move || wheel.remove(key)
+        });
+        let registered = user({
+            let wheel = wheel.clone();
+            move || {
+                let _key = wheel.insert(1, &late);
+            }
+        });
+        drive_until(&wheel, 1, || {
+            cancelled.load(SeqCst) && registered.load(SeqCst) && late_count.0.load(SeqCst) == 1
+        });
+        assert!(first_count.0.load(SeqCst) <= 1);
+        assert!(wheel.is_empty());
     });
 }
