@@ -17,11 +17,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use async_guard::__loom_wheel::Wheel;
-use async_guard::limit::Limiter;
+use async_guard::limit::{Limiter, gather};
 use async_guard::offload::CpuPool;
 use async_guard::reaper::Reaper;
 use async_guard::shield::ShieldSet;
@@ -158,6 +158,60 @@ fn limit_set_limit_serves_the_waiter() {
         assert_eq!(limiter.stats().in_use, 2);
         drop((held, permit));
         assert_eq!(limiter.stats().in_use, 0);
+    });
+}
+
+/// A one-shot signal set from another thread: the child future of the
+/// gather model.
+#[derive(Default)]
+struct Signal {
+    set: AtomicBool,
+    waker: loom::sync::Mutex<Option<Waker>>,
+}
+
+impl Signal {
+    fn fire(&self) {
+        self.set.store(true, SeqCst);
+        if let Some(w) = self.waker.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.set.load(SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// `gather`'s engine gives every child its own waker that marks the child
+/// and wakes the parent: children woken from two threads while the parent
+/// polls are all seen (no lost wake-up), each output once, in order.
+#[test]
+fn limit_gather_sees_every_child_wake() {
+    model(|| {
+        let signals: Vec<Arc<Signal>> = (0..2).map(|_| Arc::default()).collect();
+        let firers: Vec<_> = signals
+            .iter()
+            .map(|s| {
+                let s = s.clone();
+                thread::spawn(move || s.fire())
+            })
+            .collect();
+        let children = signals.iter().enumerate().map(|(i, s)| async move {
+            s.wait().await;
+            i
+        });
+        assert_eq!(block_on(gather(2, children)), [0, 1]);
+        for f in firers {
+            f.join().unwrap();
+        }
     });
 }
 
