@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
+#[allow(unused_imports)]
 pub use torture::{Outcome, Torture, eventually};
 
 /// Sets its flag when dropped: tells whether a future (or stream) that
