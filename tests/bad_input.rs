@@ -38,11 +38,17 @@ const LIMIT: Duration = Duration::from_secs(10);
 #[test]
 fn stream_adaptors_with_zero_and_max_durations() {
     within(LIMIT, "stream zero/max", async {
-        let ready: Vec<_> = stream::iter(0..3).timeout_each(Duration::ZERO).collect().await;
+        let ready: Vec<_> = stream::iter(0..3)
+            .timeout_each(Duration::ZERO)
+            .collect()
+            .await;
         assert!(ready.iter().all(Result::is_ok), "{ready:?}");
         let mut silent = stream::pending::<u8>().timeout_each(Duration::ZERO);
         assert!(silent.next().await.unwrap().is_err());
-        assert!(silent.next().await.unwrap().is_err(), "timeout_each keeps going");
+        assert!(
+            silent.next().await.unwrap().is_err(),
+            "timeout_each keeps going"
+        );
         let mut idle = stream::pending::<u8>().idle_timeout(Duration::ZERO);
         assert!(idle.next().await.unwrap().is_err());
         assert!(idle.next().await.is_none(), "idle_timeout ends");
@@ -174,7 +180,15 @@ const CHILD: &str = "offload_env_child";
 #[test]
 fn garbage_cpu_threads_env_falls_back_in_a_fresh_process() {
     let exe = std::env::current_exe().unwrap();
-    for value in ["garbage", "", "0", "-4", "3.5", " 2 ", "99999999999999999999"] {
+    for value in [
+        "garbage",
+        "",
+        "0",
+        "-4",
+        "3.5",
+        " 2 ",
+        "99999999999999999999",
+    ] {
         let out = std::process::Command::new(&exe)
             .args([CHILD, "--exact", "--ignored", "--test-threads=1"])
             .env(async_guard::offload::THREADS_ENV, value)
@@ -196,7 +210,10 @@ fn garbage_cpu_threads_env_falls_back_in_a_fresh_process() {
 fn offload_env_child() {
     use async_guard::offload::{CpuPool, MAX_THREADS, THREADS_ENV, offload};
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let expected = match std::env::var(THREADS_ENV).ok().map(|v| v.trim().parse::<usize>()) {
+    let expected = match std::env::var(THREADS_ENV)
+        .ok()
+        .map(|v| v.trim().parse::<usize>())
+    {
         Some(Ok(n)) if n > 0 => n.min(MAX_THREADS),
         _ => cores.min(MAX_THREADS),
     };
@@ -244,9 +261,7 @@ fn nested_offload() {
     let inner = CpuPool::builder().threads(1).build();
     let total = within(LIMIT, "nested offload", async move {
         let i = inner.clone();
-        let a = outer
-            .run(move || future::block_on(i.run(|| 20)) + 1)
-            .await;
+        let a = outer.run(move || future::block_on(i.run(|| 20)) + 1).await;
         let o = outer.clone();
         let handed_back = outer.run(move || o.run(|| 300)).await;
         let b = handed_back.await;
@@ -274,10 +289,17 @@ fn a_panicking_tracked_task_leaves_nothing() {
             panic!("tracked task panicked");
         }))
     }));
-    assert_eq!(panic_message(&*caught.unwrap_err()), "tracked task panicked");
+    assert_eq!(
+        panic_message(&*caught.unwrap_err()),
+        "tracked task panicked"
+    );
     let s = reaper.stats();
     assert_eq!(s.tracked, 0, "{s:?}");
-    assert_eq!(s.total, s.finished + s.dropped + s.reaped + s.closed, "{s:?}");
+    assert_eq!(
+        s.total,
+        s.finished + s.dropped + s.reaped + s.closed,
+        "{s:?}"
+    );
     assert!(reaper.snapshot().is_empty());
     let again = within(LIMIT, "reaper after panic", {
         let r = reaper.clone();
@@ -339,7 +361,11 @@ fn a_tracked_task_that_tracks_with_the_same_reaper() {
     slot.lock().unwrap().take(); // break the hook -> reaper cycle
     let s = reaper.stats();
     assert_eq!(s.tracked, 0, "{s:?}");
-    assert_eq!(s.total, s.finished + s.dropped + s.reaped + s.closed, "{s:?}");
+    assert_eq!(
+        s.total,
+        s.finished + s.dropped + s.reaped + s.closed,
+        "{s:?}"
+    );
 }
 
 /// Use after close: `Activity::touch` on a closed reaper does nothing;
@@ -404,7 +430,10 @@ fn a_panic_inside_shield_within() {
         })
         .unwrap();
     let caught = catch_unwind(AssertUnwindSafe(|| future::block_on(handle)));
-    assert_eq!(panic_message(&*caught.unwrap_err()), "panicked within grace");
+    assert_eq!(
+        panic_message(&*caught.unwrap_err()),
+        "panicked within grace"
+    );
     let s = set.stats();
     assert_eq!((s.panicked, s.expired, s.in_flight), (1, 0, 0), "{s:?}");
 }

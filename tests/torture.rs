@@ -49,7 +49,9 @@ mod time {
                     let _flag = flag;
                     sleep(2 * MS).await;
                     // A nested timeout sees the enclosing deadline.
-                    timeout(Duration::from_secs(60), sleep(2 * MS)).await.unwrap();
+                    timeout(Duration::from_secs(60), sleep(2 * MS))
+                        .await
+                        .unwrap();
                     current_deadline()
                 });
                 (dropped, fut)
@@ -115,11 +117,7 @@ mod time {
     }
 
     /// A source of `n` items, `gap` apart, that flags its drop.
-    fn source(
-        n: usize,
-        gap: Duration,
-        flag: DropFlag,
-    ) -> stream::Boxed<usize> {
+    fn source(n: usize, gap: Duration, flag: DropFlag) -> stream::Boxed<usize> {
         stream::unfold((0, flag), move |(i, flag)| async move {
             if i == n {
                 return None;
@@ -383,7 +381,10 @@ mod offload {
                     flag.fetch_add(1, SeqCst);
                     42
                 });
-                ((pool.clone(), before, blocker_ran, job_ran, Some(blocker)), job)
+                (
+                    (pool.clone(), before, blocker_ran, job_ran, Some(blocker)),
+                    job,
+                )
             },
             |(pool, before, blocker_ran, job_ran, blocker), outcome| {
                 // The job is gone; now let go of the blocker too (it may still
@@ -441,7 +442,11 @@ mod reaper {
         );
         let s = reaper.stats();
         assert_eq!(s.tracked, 0, "{s:?}");
-        assert_eq!(s.total, s.finished + s.dropped + s.reaped + s.closed, "{s:?}");
+        assert_eq!(
+            s.total,
+            s.finished + s.dropped + s.reaped + s.closed,
+            "{s:?}"
+        );
     }
 
     #[test]

@@ -168,7 +168,11 @@ impl Torture {
             dropped_pending: 0,
             polls_to_complete: 0,
         };
-        let passes: &[bool] = if self.spurious { &[false, true] } else { &[false] };
+        let passes: &[bool] = if self.spurious {
+            &[false, true]
+        } else {
+            &[false]
+        };
         for &spurious in passes {
             for k in 0..=self.max_polls {
                 assert!(
