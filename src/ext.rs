@@ -208,6 +208,31 @@ pub trait StreamExt: Stream + Sized {
         Cooperative::new(self, budget)
     }
     // ---- end budget ----
+
+    // ---- limit ----
+    /// Maps each item through the async function `f`, with at most `limit`
+    /// calls in flight, yielding the outputs in input order; see
+    /// [`MapLimited`](crate::limit::MapLimited).
+    ///
+    /// ```
+    /// use async_guard::StreamExt as _;
+    /// use futures_lite::{stream, StreamExt};
+    /// # futures_lite::future::block_on(async {
+    /// let out: Vec<u32> = stream::iter([3, 1, 2])
+    ///     .map_limited(2, |x| async move { x + 1 })
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out, [4, 2, 3]);
+    /// # });
+    /// ```
+    fn map_limited<F, Fut>(self, limit: usize, f: F) -> crate::limit::MapLimited<Self, F, Fut>
+    where
+        F: FnMut(Self::Item) -> Fut,
+        Fut: std::future::Future,
+    {
+        crate::limit::MapLimited::new(self, limit, f)
+    }
+    // ---- end limit ----
 }
 
 impl<S: Stream> StreamExt for S {}

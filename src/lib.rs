@@ -7,7 +7,7 @@
 //! | disease | cure | module |
 //! |---|---|---|
 //! | CPU work freezes the event loop | run it on a bounded CPU pool | [`offload`](mod@offload) |
-//! | unbounded concurrency exhausts memory and CPU | a fair, weighted, closable limiter with load shedding | `limit` |
+//! | unbounded concurrency exhausts memory and CPU | a fair, weighted, closable limiter with load shedding | [`limit`] |
 //! | operations and streams that hang forever | timeouts, deadline scopes, stream timeouts | [`time`] |
 //! | hot loops starve other tasks | cooperative yielding, stall detection, lag probe | [`budget`] |
 //! | idle tasks leak | activity tracking that reaps idle tasks | [`reaper`] |
@@ -34,6 +34,7 @@
 pub mod budget;
 mod error;
 mod ext;
+pub mod limit;
 pub mod offload;
 pub mod reaper;
 pub mod shield;
@@ -43,6 +44,7 @@ mod wheel;
 pub use budget::{Budget, LagProbe};
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};
+pub use limit::{Limiter, Permit};
 pub use offload::{CpuPool, offload};
 pub use reaper::Reaper;
 pub use shield::{Expired, ShieldSet, Shielded};

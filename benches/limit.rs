@@ -1,0 +1,237 @@
+//! `Limiter` and `gather` against `async_lock::Semaphore`, the smol
+//! ecosystem's primitive, in the same groups.
+//!
+//! - uncontended: one acquire + release, nobody else around;
+//! - contended: 1000 tasks, 8 permits, a 2-thread executor, each task
+//!   acquires 10 times and holds the permit across one `yield_now`
+//!   (throughput in ops/s; p50/p99 wait printed after the groups);
+//! - gather: 10k futures, at most 64 at once, outputs in input order.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use async_executor::Executor;
+use async_guard::limit::{Limiter, gather};
+use async_lock::Semaphore;
+use criterion::{Criterion, Throughput, criterion_group};
+use futures_lite::future::{self, yield_now};
+
+/// Polls a future that must be ready at once (no executor in the loop).
+fn now<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("expected an uncontended acquire"),
+    }
+}
+
+fn uncontended(c: &mut Criterion) {
+    let mut g = c.benchmark_group("limit/uncontended");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    let sem = Arc::new(Semaphore::new(8));
+    g.bench_function("async_lock::Semaphore::acquire_arc", |b| {
+        b.iter(|| drop(now(sem.acquire_arc())))
+    });
+    g.bench_function("async_lock::Semaphore::acquire", |b| {
+        b.iter(|| drop(now(sem.acquire())))
+    });
+    let limiter = Limiter::new(8);
+    g.bench_function("Limiter::acquire", |b| {
+        b.iter(|| drop(now(limiter.acquire()).unwrap()))
+    });
+    g.bench_function("Limiter::try_acquire", |b| {
+        b.iter(|| drop(limiter.try_acquire().unwrap()))
+    });
+    g.finish();
+}
+
+const TASKS: usize = 1000;
+const ROUNDS: usize = 10;
+const PERMITS: usize = 8;
+
+/// A 2-thread executor that lives for the whole bench.
+fn executor() -> &'static Executor<'static> {
+    static EX: std::sync::OnceLock<&'static Executor<'static>> = std::sync::OnceLock::new();
+    EX.get_or_init(|| {
+        let ex: &'static Executor<'static> = Box::leak(Box::new(Executor::new()));
+        for _ in 0..2 {
+            std::thread::spawn(move || future::block_on(ex.run(future::pending::<()>())));
+        }
+        ex
+    })
+}
+
+/// Busy work done while holding a permit (`spins` iterations, roughly
+/// 1 ns each), so the critical section is not just a scheduling point.
+fn work(spins: u32) {
+    for i in 0..spins {
+        std::hint::black_box(i);
+    }
+}
+
+/// Runs the contended scenario; `acquire` takes one permit, which is held
+/// across one `yield_now` plus `spins` of busy work. Returns every wait
+/// (time from asking to holding) when `timed`.
+fn contended_run<A, Fut, P>(acquire: A, spins: u32, timed: bool) -> Vec<Duration>
+where
+    A: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = P> + Send,
+    P: Send,
+{
+    let ex = executor();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let acquire = acquire.clone();
+            ex.spawn(async move {
+                let mut waits = Vec::new();
+                for _ in 0..ROUNDS {
+                    let start = timed.then(Instant::now);
+                    let permit = acquire().await;
+                    if let Some(start) = start {
+                        waits.push(start.elapsed());
+                    }
+                    yield_now().await;
+                    work(spins);
+                    drop(permit);
+                }
+                waits
+            })
+        })
+        .collect();
+    future::block_on(async {
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await);
+        }
+        all
+    })
+}
+
+fn contended(c: &mut Criterion) {
+    // Hold = one yield only (the worst case for a FIFO hand-off: nothing but
+    // scheduling), then hold = one yield + ~2 us of work.
+    for (name, spins) in [("", 0), ("_hold_2us_work", 2000)] {
+        let mut g = c.benchmark_group(format!("limit/contended_1000_tasks_8_permits{name}"));
+        g.warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(10)
+            .throughput(Throughput::Elements((TASKS * ROUNDS) as u64));
+        let sem = Arc::new(Semaphore::new(PERMITS));
+        g.bench_function("async_lock::Semaphore", |b| {
+            b.iter(|| {
+                let sem = sem.clone();
+                contended_run(move || sem.clone().acquire_arc(), spins, false)
+            })
+        });
+        let limiter = Limiter::new(PERMITS);
+        g.bench_function("Limiter (FIFO)", |b| {
+            b.iter(|| {
+                let limiter = limiter.clone();
+                contended_run(move || limiter.acquire(), spins, false)
+            })
+        });
+        g.finish();
+    }
+}
+
+const JOBS: usize = 10_000;
+const GATHER_LIMIT: usize = 64;
+
+async fn job(i: usize) -> usize {
+    yield_now().await;
+    i
+}
+
+fn gather_10k(c: &mut Criterion) {
+    let mut g = c.benchmark_group("limit/gather_10k_limit_64");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(10)
+        .throughput(Throughput::Elements(JOBS as u64));
+    g.bench_function("spawn + async_lock::Semaphore", |b| {
+        b.iter(|| {
+            let ex = Executor::new();
+            let sem = Arc::new(Semaphore::new(GATHER_LIMIT));
+            future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..JOBS)
+                    .map(|i| {
+                        let sem = sem.clone();
+                        ex.spawn(async move {
+                            let _permit = sem.acquire_arc().await;
+                            job(i).await
+                        })
+                    })
+                    .collect();
+                let mut out = Vec::with_capacity(JOBS);
+                for t in tasks {
+                    out.push(t.await);
+                }
+                out
+            }))
+        })
+    });
+    g.bench_function("spawn + Limiter", |b| {
+        b.iter(|| {
+            let ex = Executor::new();
+            let limiter = Limiter::new(GATHER_LIMIT);
+            future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..JOBS).map(|i| ex.spawn(limiter.run(job(i)))).collect();
+                let mut out = Vec::with_capacity(JOBS);
+                for t in tasks {
+                    out.push(t.await.unwrap());
+                }
+                out
+            }))
+        })
+    });
+    g.bench_function("limit::gather", |b| {
+        b.iter(|| future::block_on(gather(GATHER_LIMIT, (0..JOBS).map(job))))
+    });
+    g.finish();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+/// p50/p99 wait in the contended scenario (criterion only reports means).
+fn wait_percentiles() {
+    let runs = 5;
+    let report = |name: &str, mut waits: Vec<Duration>| {
+        waits.sort();
+        println!(
+            "limit/contended wait {name:<24} p50 {:>10.1?}  p99 {:>10.1?}  max {:>10.1?}",
+            percentile(&waits, 0.50),
+            percentile(&waits, 0.99),
+            waits.last().copied().unwrap_or_default()
+        );
+    };
+    let sem = Arc::new(Semaphore::new(PERMITS));
+    let mut waits = Vec::new();
+    for _ in 0..runs {
+        let sem = sem.clone();
+        waits.extend(contended_run(move || sem.clone().acquire_arc(), 0, true));
+    }
+    report("async_lock::Semaphore", waits);
+    let limiter = Limiter::new(PERMITS);
+    let mut waits = Vec::new();
+    for _ in 0..runs {
+        let limiter = limiter.clone();
+        waits.extend(contended_run(move || limiter.acquire(), 0, true));
+    }
+    report("Limiter (FIFO)", waits);
+}
+
+criterion_group!(benches, uncontended, contended, gather_10k);
+
+fn main() {
+    benches();
+    wait_percentiles();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,0 +1,134 @@
+//! [`AcquireError`]: why a limiter refused a permit.
+
+use std::fmt;
+
+use crate::{Closed, Elapsed, Error, Overloaded};
+
+/// Why [`Limiter`](super::Limiter) refused a permit.
+///
+/// Every variant is decided at once, without queueing, except `Closed`
+/// (also delivered to queued waiters by [`close`](super::Limiter::close)),
+/// `TooMany` (also delivered to queued waiters when
+/// [`set_limit`](super::Limiter::set_limit) shrinks the limit below their
+/// weight) and `Elapsed` (the timeout of
+/// [`acquire_timeout`](super::Limiter::acquire_timeout) ran out).
+///
+/// It converts into the crate-wide [`Error`] with `?`: `Closed`,
+/// `Overloaded` and `Elapsed` map to their variants; `TooMany` and
+/// `NoneFree` are requests the limiter could not take on, so they map to
+/// [`Error::Overloaded`].
+///
+/// # Examples
+///
+/// ```
+/// use async_guard::limit::{AcquireError, Limiter};
+/// # futures_lite::future::block_on(async {
+/// let limiter = Limiter::new(2);
+/// let err = limiter.acquire_many(3).await.unwrap_err();
+/// assert_eq!(err, AcquireError::TooMany { requested: 3, limit: 2 });
+/// assert!(err.to_string().contains("more permits than the limit"));
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcquireError {
+    /// The limiter is closed.
+    Closed(Closed),
+    /// `max_waiting` callers already wait: this one was shed at once.
+    Overloaded(Overloaded),
+    /// The timeout ran out before permits were free.
+    Elapsed(Elapsed),
+    /// More permits were requested than the whole limit: waiting could
+    /// never succeed, so the request fails at once.
+    TooMany {
+        /// Permits asked for.
+        requested: usize,
+        /// The limit at the time.
+        limit: usize,
+    },
+    /// Only from the `try_` methods: the permits are not free right now
+    /// (or others queue ahead and fairness forbids barging past them).
+    NoneFree,
+}
+
+impl AcquireError {
+    /// `true` for [`AcquireError::Closed`].
+    ///
+    /// ```
+    /// # use async_guard::limit::Limiter;
+    /// let l = Limiter::new(1);
+    /// l.close();
+    /// assert!(l.try_acquire().unwrap_err().is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        matches!(self, AcquireError::Closed(_))
+    }
+
+    /// `true` for [`AcquireError::Overloaded`] (the request was shed).
+    ///
+    /// ```
+    /// # use async_guard::limit::Limiter;
+    /// # futures_lite::future::block_on(async {
+    /// let l = Limiter::builder().limit(1).max_waiting(0).build();
+    /// let _held = l.acquire().await.unwrap();
+    /// assert!(l.acquire().await.unwrap_err().is_overloaded());
+    /// # });
+    /// ```
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self, AcquireError::Overloaded(_))
+    }
+
+    /// `true` for [`AcquireError::Elapsed`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use async_guard::limit::Limiter;
+    /// # futures_lite::future::block_on(async {
+    /// let l = Limiter::new(1);
+    /// let _held = l.acquire().await.unwrap();
+    /// assert!(l.acquire_timeout(Duration::from_millis(1)).await.unwrap_err().is_elapsed());
+    /// # });
+    /// ```
+    pub fn is_elapsed(&self) -> bool {
+        matches!(self, AcquireError::Elapsed(_))
+    }
+}
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcquireError::Closed(e) => write!(f, "limiter {e}"),
+            AcquireError::Overloaded(e) => write!(f, "limiter {e}"),
+            AcquireError::Elapsed(e) => write!(f, "waiting for a permit: {e}"),
+            AcquireError::TooMany { requested, limit } => write!(
+                f,
+                "asked for {requested} permits, more permits than the limit of {limit}: it could never be granted"
+            ),
+            AcquireError::NoneFree => f.write_str("no permits are free right now"),
+        }
+    }
+}
+
+impl std::error::Error for AcquireError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AcquireError::Closed(e) => Some(e),
+            AcquireError::Overloaded(e) => Some(e),
+            AcquireError::Elapsed(e) => Some(e),
+            AcquireError::TooMany { .. } | AcquireError::NoneFree => None,
+        }
+    }
+}
+
+impl From<AcquireError> for Error {
+    fn from(e: AcquireError) -> Self {
+        match e {
+            AcquireError::Closed(e) => Error::Closed(e),
+            AcquireError::Elapsed(e) => Error::Elapsed(e),
+            AcquireError::Overloaded(e) => Error::Overloaded(e),
+            AcquireError::TooMany { .. } | AcquireError::NoneFree => {
+                Error::Overloaded(Overloaded::new())
+            }
+        }
+    }
+}

@@ -1,0 +1,918 @@
+//! Integration tests of the `limit` cure, under every runtime.
+
+mod runtimes;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use async_guard::limit::{Acquire, AcquireError, Limiter, Permit, gather, try_gather};
+use async_guard::{Error, StreamExt as _};
+use async_io::Timer;
+use futures_lite::{StreamExt, stream};
+
+// ---- helpers ----
+
+/// A waker that remembers it was woken.
+#[derive(Default)]
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A future polled by hand, with its own flag waker.
+struct Manual<F> {
+    fut: Pin<Box<F>>,
+    flag: Arc<Flag>,
+}
+
+impl<F: Future> Manual<F> {
+    fn new(fut: F) -> Self {
+        Manual {
+            fut: Box::pin(fut),
+            flag: Arc::default(),
+        }
+    }
+
+    fn poll(&mut self) -> Poll<F::Output> {
+        self.flag.0.store(false, Ordering::SeqCst);
+        let waker = Waker::from(self.flag.clone());
+        self.fut.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+
+    fn woken(&self) -> bool {
+        self.flag.0.load(Ordering::SeqCst)
+    }
+
+    fn ready(&mut self) -> F::Output {
+        match self.poll() {
+            Poll::Ready(out) => out,
+            Poll::Pending => panic!("expected the future to be ready"),
+        }
+    }
+}
+
+fn queued(limiter: &Limiter, weight: usize) -> Manual<Acquire> {
+    let mut m = Manual::new(limiter.acquire_many(weight));
+    assert!(
+        m.poll().is_pending(),
+        "expected acquire_many({weight}) to queue"
+    );
+    m
+}
+
+/// Counts how many run at once and the maximum seen.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Gauge {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+    fn exit(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+// ---- the seed's scenario ----
+
+#[test]
+fn seed_scenario_three_at_a_time_all_ten_finish() {
+    runtimes::each(|rt| async move {
+        let limiter = Limiter::new(3);
+        let gauge = Arc::new(Gauge::default());
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = smol::channel::unbounded();
+        for i in 0..10 {
+            let (limiter, gauge, finished, tx) =
+                (limiter.clone(), gauge.clone(), finished.clone(), tx.clone());
+            runtimes::spawn(rt, async move {
+                let _permit = limiter.acquire().await.unwrap();
+                gauge.enter();
+                Timer::after(Duration::from_millis(5)).await;
+                gauge.exit();
+                finished.fetch_add(1, Ordering::SeqCst);
+                tx.send(i).await.unwrap();
+            });
+        }
+        drop(tx);
+        let mut done: Vec<i32> = rx.collect().await;
+        done.sort();
+        assert_eq!(done, (0..10).collect::<Vec<_>>());
+        assert_eq!(finished.load(Ordering::SeqCst), 10);
+        assert_eq!(gauge.max.load(Ordering::SeqCst), 3);
+        let stats = limiter.stats();
+        assert_eq!((stats.in_use, stats.waiting, stats.acquired), (0, 0, 10));
+    });
+}
+
+#[test]
+fn seed_scenario_with_gather() {
+    runtimes::all(|| async {
+        let gauge = Arc::new(Gauge::default());
+        let jobs = (0..10).map(|i| {
+            let gauge = gauge.clone();
+            async move {
+                gauge.enter();
+                Timer::after(Duration::from_millis(3)).await;
+                gauge.exit();
+                i
+            }
+        });
+        assert_eq!(gather(3, jobs).await, (0..10).collect::<Vec<_>>());
+        assert_eq!(gauge.max.load(Ordering::SeqCst), 3);
+    });
+}
+
+#[test]
+fn run_holds_a_permit_while_the_future_runs() {
+    runtimes::all(|| async {
+        let limiter = Limiter::new(1);
+        let inner = limiter.clone();
+        let seen = limiter
+            .run(async move { inner.stats().in_use })
+            .await
+            .unwrap();
+        assert_eq!(seen, 1);
+        assert_eq!(limiter.available(), 1);
+        limiter.close();
+        assert!(limiter.run(async {}).await.unwrap_err().is_closed());
+    });
+}
+
+// ---- fairness ----
+
+#[test]
+fn waiters_are_served_in_fifo_order_weights_included() {
+    let limiter = Limiter::new(3);
+    let held = limiter.try_acquire_many(3).unwrap();
+    let mut a = queued(&limiter, 1);
+    let mut b = queued(&limiter, 3);
+    let mut c = queued(&limiter, 1);
+    assert_eq!(limiter.stats().waiting, 3);
+
+    let mut held = held;
+    drop(held.split(1).unwrap()); // 1 free: A (head) fits
+    assert!(a.woken());
+    let a_permit = a.ready().unwrap();
+    assert!(!b.woken() && !c.woken());
+    assert!(b.poll().is_pending() && c.poll().is_pending());
+
+    drop(held); // 2 more free: B needs 3, C must not barge past B
+    assert!(!b.woken() && !c.woken());
+    assert!(c.poll().is_pending());
+    assert!(limiter.try_acquire().is_err(), "no barging past the queue");
+    assert_eq!(limiter.available(), 2);
+
+    drop(a_permit); // 3 free: B
+    assert!(b.woken());
+    let b_permit = b.ready().unwrap();
+    assert!(c.poll().is_pending());
+    drop(b_permit);
+    assert!(c.woken());
+    assert_eq!(c.ready().unwrap().weight(), 1);
+}
+
+#[test]
+fn a_heavy_waiter_is_not_starved_by_light_ones() {
+    runtimes::each(|rt| async move {
+        let limiter = Limiter::new(5);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Four tasks keep taking 1 permit each, always overlapping.
+        for _ in 0..4 {
+            let (limiter, stop) = (limiter.clone(), stop.clone());
+            runtimes::spawn(rt, async move {
+                while !stop.load(Ordering::SeqCst) {
+                    match limiter.acquire().await {
+                        Ok(_p) => {
+                            Timer::after(Duration::from_millis(1)).await;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        Timer::after(Duration::from_millis(5)).await;
+        let big = async_guard::time::timeout(Duration::from_secs(5), limiter.acquire_many(5))
+            .await
+            .expect("the heavy waiter starved")
+            .unwrap();
+        assert_eq!(big.weight(), 5);
+        stop.store(true, Ordering::SeqCst);
+        drop(big);
+        limiter.close();
+    });
+}
+
+#[test]
+fn fifo_order_under_runtimes() {
+    runtimes::each(|rt| async move {
+        let limiter = Limiter::new(2);
+        let held = limiter.acquire_many(2).await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = smol::channel::unbounded::<()>();
+        for i in 0..8 {
+            let (l, order, tx) = (limiter.clone(), order.clone(), tx.clone());
+            runtimes::spawn(rt, async move {
+                let _p = l.acquire_many(1 + i % 2).await.unwrap();
+                order.lock().unwrap().push(i);
+                Timer::after(Duration::from_micros(200)).await;
+                drop(tx);
+            });
+            // Wait until it queued, so the queue order is the spawn order.
+            while limiter.stats().waiting < i + 1 {
+                Timer::after(Duration::from_millis(1)).await;
+            }
+        }
+        drop(tx);
+        drop(held);
+        let _ = rx.recv().await; // all senders gone = all tasks done
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order, (0..8).collect::<Vec<_>>());
+    });
+}
+
+// ---- shedding ----
+
+#[test]
+fn max_waiting_sheds_at_once() {
+    runtimes::all(|| async {
+        let limiter = Limiter::builder().limit(1).max_waiting(2).build();
+        let _held = limiter.acquire().await.unwrap();
+        let a = queued(&limiter, 1);
+        let b = queued(&limiter, 1);
+        let err = limiter.acquire().await.unwrap_err();
+        assert!(err.is_overloaded());
+        assert!(matches!(Error::from(err), Error::Overloaded(_)));
+        assert_eq!(limiter.stats().shed, 1);
+        drop(a); // room again
+        let _c = queued(&limiter, 1);
+        drop(b);
+        assert_eq!(limiter.stats().waiting, 1);
+    });
+}
+
+#[test]
+fn max_waiting_zero_never_queues_but_grants_free_permits() {
+    let limiter = Limiter::builder().limit(2).max_waiting(0).build();
+    let mut a = Manual::new(limiter.acquire());
+    let _a = a.ready().unwrap();
+    let mut b = Manual::new(limiter.acquire_many(2));
+    assert!(b.ready().unwrap_err().is_overloaded());
+    assert_eq!(limiter.stats().waiting, 0);
+}
+
+#[test]
+fn too_many_fails_at_once() {
+    runtimes::all(|| async {
+        let limiter = Limiter::new(3);
+        assert_eq!(
+            limiter.acquire_many(4).await.unwrap_err(),
+            AcquireError::TooMany {
+                requested: 4,
+                limit: 3
+            }
+        );
+        assert!(matches!(
+            limiter.acquire_many(usize::MAX).await,
+            Err(AcquireError::TooMany { .. })
+        ));
+        let zero = Limiter::new(0);
+        assert!(matches!(
+            zero.acquire().await,
+            Err(AcquireError::TooMany { .. })
+        ));
+        assert_eq!(zero.acquire_many(0).await.unwrap().weight(), 0);
+    });
+}
+
+// ---- close ----
+
+#[test]
+fn close_wakes_every_waiter_and_held_permits_still_return() {
+    runtimes::each(|rt| async move {
+        let limiter = Limiter::new(2);
+        let held = limiter.acquire_many(2).await.unwrap();
+        let (tx, rx) = smol::channel::unbounded();
+        for w in [1, 2, 1] {
+            let (limiter, tx) = (limiter.clone(), tx.clone());
+            runtimes::spawn(rt, async move {
+                tx.send(limiter.acquire_many(w).await.map(|p| p.weight()))
+                    .await
+                    .unwrap();
+            });
+        }
+        drop(tx);
+        while limiter.stats().waiting < 3 {
+            Timer::after(Duration::from_millis(1)).await;
+        }
+        assert!(limiter.close());
+        let results: Vec<_> = rx.collect().await;
+        assert_eq!(results.len(), 3);
+        assert!(results.iter().all(|r| r.is_err_and(|e| e.is_closed())));
+        assert!(limiter.acquire().await.unwrap_err().is_closed());
+        assert!(limiter.try_acquire().unwrap_err().is_closed());
+        assert!(
+            limiter
+                .acquire_timeout(Duration::ZERO)
+                .await
+                .unwrap_err()
+                .is_closed()
+        );
+        assert_eq!(limiter.stats().in_use, 2);
+        drop(held);
+        let s = limiter.stats();
+        assert_eq!((s.in_use, s.waiting, s.closed), (0, 0, true));
+    });
+}
+
+// ---- resize ----
+
+#[test]
+fn growing_wakes_waiters() {
+    runtimes::all(|| async {
+        let limiter = Limiter::new(2);
+        let _held = limiter.acquire_many(2).await.unwrap();
+        let mut a = queued(&limiter, 1);
+        let mut b = queued(&limiter, 2);
+        limiter.set_limit(5);
+        assert!(a.woken() && b.woken());
+        assert_eq!(a.ready().unwrap().weight(), 1);
+        assert_eq!(b.ready().unwrap().weight(), 2);
+    });
+}
+
+#[test]
+fn shrinking_absorbs_releases_and_fails_heavier_waiters() {
+    let limiter = Limiter::new(4);
+    let p1 = limiter.try_acquire_many(2).unwrap();
+    let p2 = limiter.try_acquire_many(2).unwrap();
+    let mut heavy = queued(&limiter, 3);
+    let mut light = queued(&limiter, 1);
+    limiter.set_limit(2);
+    assert!(heavy.woken());
+    assert_eq!(
+        heavy.ready().unwrap_err(),
+        AcquireError::TooMany {
+            requested: 3,
+            limit: 2
+        }
+    );
+    assert_eq!(limiter.stats().in_use, 4, "held permits are never revoked");
+    drop(p1); // absorbed: 2 in use = the new limit
+    assert!(!light.woken());
+    assert!(light.poll().is_pending());
+    drop(p2);
+    assert!(light.woken());
+    let light = light.ready().unwrap();
+    assert_eq!(light.weight(), 1);
+    assert_eq!(limiter.stats().in_use, 1);
+}
+
+#[test]
+fn forget_split_merge_keep_the_books() {
+    let limiter = Limiter::new(6);
+    let mut p = limiter.try_acquire_many(4).unwrap();
+    let q = p.split(1).unwrap();
+    assert!(p.split(10).is_none());
+    q.forget();
+    assert_eq!(limiter.stats().limit, 5);
+    assert_eq!(limiter.stats().in_use, 3);
+    let r = limiter.try_acquire_many(2).unwrap();
+    p.merge(r).unwrap();
+    assert_eq!(p.weight(), 5);
+    let other = Limiter::new(1);
+    let stranger = other.try_acquire().unwrap();
+    let back = p.merge(stranger).unwrap_err();
+    drop(back);
+    assert_eq!(other.available(), 1);
+    drop(p);
+    assert_eq!(limiter.available(), 5);
+}
+
+#[test]
+fn permits_are_send_and_move_into_tasks() {
+    runtimes::each(|rt| async move {
+        let limiter = Limiter::new(1);
+        let permit: Permit = limiter.acquire().await.unwrap();
+        assert_send(&permit);
+        let acquire = limiter.acquire();
+        assert_send(&acquire);
+        assert_send(&limiter.acquire_timeout(Duration::ZERO));
+        assert_send(&gather(2, [std::future::ready(1)]));
+        assert_send(&stream::iter([1]).map_limited(2, std::future::ready));
+        let (tx, rx) = smol::channel::bounded(1);
+        runtimes::spawn(rt, async move {
+            Timer::after(Duration::from_millis(2)).await;
+            drop(permit);
+            tx.send(()).await.unwrap();
+        });
+        assert_eq!(acquire.await.unwrap().weight(), 1);
+        rx.recv().await.unwrap();
+    });
+}
+
+// ---- timeouts ----
+
+#[test]
+fn acquire_timeout_expires_and_counts() {
+    runtimes::all(|| async {
+        let limiter = Limiter::new(1);
+        let held = limiter.acquire().await.unwrap();
+        let start = std::time::Instant::now();
+        let err = limiter
+            .acquire_timeout(Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert!(err.is_elapsed());
+        assert!(matches!(Error::from(err), Error::Elapsed(_)));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        let s = limiter.stats();
+        assert_eq!((s.timed_out, s.waiting), (1, 0));
+        drop(held);
+        assert!(limiter.acquire_timeout(Duration::ZERO).await.is_ok());
+        assert!(limiter.acquire_timeout(Duration::MAX).await.is_ok());
+    });
+}
+
+#[test]
+fn enclosing_deadline_bounds_acquire() {
+    runtimes::all(|| async {
+        let limiter = Limiter::new(1);
+        let _held = limiter.acquire().await.unwrap();
+        let inner = limiter.clone();
+        let r = async_guard::time::timeout(Duration::from_millis(10), async move {
+            inner.acquire_timeout(Duration::from_secs(60)).await
+        })
+        .await
+        .unwrap();
+        match r {
+            Err(AcquireError::Elapsed(e)) => assert!(e.is_enclosing()),
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
+// ---- cancellation ----
+
+#[test]
+fn dropped_head_lets_the_next_through() {
+    let limiter = Limiter::new(3);
+    let held = limiter.try_acquire_many(2).unwrap();
+    let head = queued(&limiter, 3); // blocks everyone behind it
+    let mut next = queued(&limiter, 1);
+    assert!(next.poll().is_pending());
+    drop(head);
+    assert!(next.woken(), "the next waiter must be woken");
+    assert_eq!(next.ready().unwrap().weight(), 1);
+    drop(held);
+}
+
+#[test]
+fn dropped_after_grant_hands_the_permits_on() {
+    // CPython 90155/93222: a waiter granted its permits and then cancelled
+    // before it ran must pass them on.
+    let limiter = Limiter::new(2);
+    let held = limiter.try_acquire_many(2).unwrap();
+    let granted = queued(&limiter, 2);
+    let mut next = queued(&limiter, 2);
+    drop(held);
+    assert!(granted.woken());
+    assert_eq!(limiter.stats().in_use, 2, "granted to the head");
+    drop(granted); // cancelled before it collected them
+    assert!(next.woken());
+    assert_eq!(next.ready().unwrap().weight(), 2);
+    drop(next);
+    assert_eq!(limiter.stats().in_use, 0);
+}
+
+#[test]
+fn dropped_in_the_middle_or_after_close_is_harmless() {
+    let limiter = Limiter::new(1);
+    let held = limiter.try_acquire().unwrap();
+    let mut a = queued(&limiter, 1);
+    let b = queued(&limiter, 1);
+    let mut c = queued(&limiter, 1);
+    drop(b);
+    assert_eq!(limiter.stats().waiting, 2);
+    drop(held);
+    assert!(a.woken() && !c.woken());
+    drop(a.ready().unwrap());
+    assert!(c.woken());
+    let pc = c.ready().unwrap();
+    let d = queued(&limiter, 1);
+    limiter.close();
+    drop(d); // closed but not collected
+    drop(pc);
+    let s = limiter.stats();
+    assert_eq!((s.in_use, s.waiting), (0, 0));
+}
+
+#[test]
+fn dropping_after_k_polls_never_leaks() {
+    // A real scenario under each runtime: waiters are dropped after being
+    // polled k times, while other tasks hold and release permits.
+    for k in 0..6 {
+        runtimes::each(move |rt| async move {
+            let limiter = Limiter::new(2);
+            let (tx, rx) = smol::channel::unbounded::<()>();
+            for _ in 0..4 {
+                let (limiter, tx) = (limiter.clone(), tx.clone());
+                runtimes::spawn(rt, async move {
+                    for _ in 0..5 {
+                        let _p = limiter.acquire().await.unwrap();
+                        Timer::after(Duration::from_micros(300)).await;
+                    }
+                    drop(tx);
+                });
+            }
+            for w in [1, 2, 1, 2] {
+                let mut m = Manual::new(limiter.acquire_many(w));
+                for _ in 0..k {
+                    if m.poll().is_ready() {
+                        break;
+                    }
+                    Timer::after(Duration::from_micros(200)).await;
+                }
+                drop(m);
+            }
+            drop(tx);
+            let _ = rx.recv().await;
+            let s = limiter.stats();
+            assert_eq!((s.in_use, s.waiting), (0, 0), "k = {k}");
+            assert_eq!(limiter.available(), 2);
+        });
+    }
+}
+
+#[test]
+fn timeout_racing_a_grant_loses_nothing() {
+    runtimes::each(|rt| async move {
+        let limiter = Limiter::new(1);
+        for i in 0..50u64 {
+            let held = limiter.acquire().await.unwrap();
+            runtimes::spawn(rt, async move {
+                Timer::after(Duration::from_micros(500 + (i % 7) * 100)).await;
+                drop(held);
+            });
+            let _ = limiter
+                .acquire_timeout(Duration::from_micros(500 + (i % 5) * 100))
+                .await;
+            // Whatever won the race, the permit must come back.
+            let p = limiter.acquire_timeout(Duration::from_secs(5)).await;
+            assert!(p.is_ok(), "permit lost at iteration {i}");
+        }
+        assert_eq!(limiter.stats().in_use, 0);
+    });
+}
+
+// ---- gather, try_gather, map_limited ----
+
+#[test]
+fn gather_keeps_input_order_and_bound() {
+    runtimes::all(|| async {
+        let gauge = Arc::new(Gauge::default());
+        let jobs = (0..40u64).map(|i| {
+            let gauge = gauge.clone();
+            async move {
+                gauge.enter();
+                Timer::after(Duration::from_micros(100 * ((i * 7) % 5))).await;
+                gauge.exit();
+                i
+            }
+        });
+        assert_eq!(gather(4, jobs).await, (0..40).collect::<Vec<_>>());
+        assert!(gauge.max.load(Ordering::SeqCst) <= 4);
+        assert_eq!(
+            gather(0, [std::future::ready(1), std::future::ready(2)]).await,
+            [1, 2]
+        );
+        let none: Vec<std::future::Ready<u8>> = Vec::new();
+        assert!(gather(3, none).await.is_empty());
+    });
+}
+
+#[test]
+fn gather_takes_futures_lazily() {
+    futures_lite::future::block_on(async {
+        let created = Arc::new(AtomicUsize::new(0));
+        let counter = created.clone();
+        let jobs = (0..100).map(move |i| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { i }
+        });
+        let mut g = Manual::new(gather(5, jobs));
+        // One poll runs everything here, but never more than 5 exist at once.
+        let out = g.ready();
+        assert_eq!(out.len(), 100);
+        assert_eq!(created.load(Ordering::SeqCst), 100);
+    });
+    // A pending one: only `limit` are created.
+    let created = Arc::new(AtomicUsize::new(0));
+    let counter = created.clone();
+    let jobs = (0..100).map(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<()>()
+    });
+    let mut g = Manual::new(gather(5, jobs));
+    assert!(g.poll().is_pending());
+    assert_eq!(created.load(Ordering::SeqCst), 5);
+}
+
+/// Counts drops, to see that cancelled futures are dropped.
+struct DropCount(Arc<AtomicUsize>);
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn try_gather_stops_at_the_first_error() {
+    runtimes::all(|| async {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..100u64).map(|i| {
+            let guard = DropCount(dropped.clone());
+            let started = started.clone();
+            async move {
+                let _guard = guard;
+                started.fetch_add(1, Ordering::SeqCst);
+                if i == 5 {
+                    return Err(format!("job {i}"));
+                }
+                Timer::after(Duration::from_millis(if i < 5 { 1 } else { 10_000 })).await;
+                Ok(i)
+            }
+        });
+        let err = try_gather(3, jobs).await.unwrap_err();
+        assert_eq!(err, "job 5");
+        let started = started.load(Ordering::SeqCst);
+        assert!(started < 100, "stopped taking new jobs ({started} started)");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            started,
+            "running ones dropped"
+        );
+        let ok = try_gather(2, (0..5).map(|i| async move { Ok::<_, ()>(i) })).await;
+        assert_eq!(ok, Ok(vec![0, 1, 2, 3, 4]));
+    });
+}
+
+#[test]
+fn gathers_polled_after_completion_stay_pending() {
+    let mut g = Manual::new(try_gather(
+        1,
+        (0..3).map(|i| async move { if i == 0 { Err(i) } else { Ok(i) } }),
+    ));
+    assert_eq!(g.ready(), Err(0));
+    assert!(g.poll().is_pending());
+    let mut g = Manual::new(gather(2, [std::future::ready(1)]));
+    assert_eq!(g.ready(), [1]);
+    assert!(g.poll().is_pending());
+    let limiter = Limiter::new(1);
+    let mut a = Manual::new(limiter.acquire());
+    let _p = a.ready().unwrap();
+    assert!(a.poll().is_pending());
+}
+
+#[test]
+fn dropping_gather_drops_the_running_futures() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..10)
+        .map(|_| {
+            let guard = DropCount(dropped.clone());
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            }
+        })
+        .collect();
+    let mut g = Manual::new(gather(3, jobs));
+    assert!(g.poll().is_pending());
+    drop(g);
+    assert_eq!(dropped.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn map_limited_keeps_order_and_bound() {
+    runtimes::all(|| async {
+        let gauge = Arc::new(Gauge::default());
+        let g = gauge.clone();
+        let out: Vec<u64> = stream::iter(0..30u64)
+            .map_limited(3, move |i| {
+                let gauge = g.clone();
+                async move {
+                    gauge.enter();
+                    Timer::after(Duration::from_micros(100 * ((i * 3) % 4))).await;
+                    gauge.exit();
+                    i * 2
+                }
+            })
+            .collect()
+            .await;
+        assert_eq!(out, (0..30).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(gauge.max.load(Ordering::SeqCst) <= 3);
+        let empty: Vec<u8> = stream::empty::<u8>()
+            .map_limited(0, |x| async move { x })
+            .collect()
+            .await;
+        assert!(empty.is_empty());
+    });
+}
+
+#[test]
+fn map_limited_with_a_slow_source() {
+    runtimes::all(|| async {
+        let source = stream::iter(0..5u32).then(|i| async move {
+            Timer::after(Duration::from_millis(1)).await;
+            i
+        });
+        let out: Vec<u32> = source
+            .map_limited(2, |i| async move { i + 1 })
+            .collect()
+            .await;
+        assert_eq!(out, [1, 2, 3, 4, 5]);
+    });
+}
+
+// ---- stress ----
+
+#[test]
+fn stress_many_tasks_on_two_threads() {
+    stress(200, 40);
+}
+
+/// A longer run of the same: `cargo test --test limit -- --ignored`.
+#[test]
+#[ignore]
+fn soak_many_tasks_on_two_threads() {
+    for _ in 0..20 {
+        stress(2000, 200);
+    }
+}
+
+fn stress(tasks: u64, rounds: u64) {
+    let ex = Arc::new(async_executor::Executor::new());
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, stop_rx) = (ex.clone(), stop_rx.clone());
+            std::thread::spawn(move || futures_lite::future::block_on(ex.run(stop_rx.recv())))
+        })
+        .collect();
+    let limiter = Limiter::builder().limit(4).max_waiting(150).build();
+    let gauge = Arc::new(Gauge::default());
+    let tasks: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (limiter, gauge) = (limiter.clone(), gauge.clone());
+            ex.spawn(async move {
+                let mut got = 0;
+                for i in 0..rounds {
+                    let weight = 1 + ((t + i) % 3) as usize;
+                    let r = if i % 4 == 0 {
+                        limiter
+                            .acquire_many_timeout(weight, Duration::from_micros(200))
+                            .await
+                    } else {
+                        limiter.acquire_many(weight).await
+                    };
+                    if let Ok(p) = r {
+                        for _ in 0..p.weight() {
+                            gauge.enter();
+                        }
+                        futures_lite::future::yield_now().await;
+                        for _ in 0..p.weight() {
+                            gauge.exit();
+                        }
+                        got += 1;
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let total: u64 = futures_lite::future::block_on(async {
+        let mut total = 0;
+        for t in tasks {
+            total += t.await;
+        }
+        total
+    });
+    drop(stop_tx);
+    for t in threads {
+        let _ = t.join().unwrap();
+    }
+    assert!(gauge.max.load(Ordering::SeqCst) <= 4);
+    let s = limiter.stats();
+    assert_eq!((s.in_use, s.waiting), (0, 0));
+    assert_eq!(s.acquired, total);
+    assert!(total > 0);
+}
+
+// ---- property: permits are conserved ----
+
+mod conservation {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Acquire(usize),
+        Release(usize),
+        DropWaiter(usize),
+        Close,
+        SetLimit(usize),
+        Forget(usize),
+        Split(usize, usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..5).prop_map(Op::Acquire),
+            3 => any::<usize>().prop_map(Op::Release),
+            2 => any::<usize>().prop_map(Op::DropWaiter),
+            1 => Just(Op::Close),
+            1 => (0usize..7).prop_map(Op::SetLimit),
+            1 => any::<usize>().prop_map(Op::Forget),
+            1 => (any::<usize>(), 0usize..4).prop_map(|(i, k)| Op::Split(i, k)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn permits_are_conserved(limit in 0usize..6, ops in proptest::collection::vec(op(), 1..60)) {
+            let limiter = Limiter::new(limit);
+            let mut held: Vec<Permit> = Vec::new();
+            let mut pending: Vec<(usize, Manual<Acquire>)> = Vec::new();
+            for op in ops {
+                let mut granted = false;
+                match op {
+                    Op::Acquire(w) => {
+                        let mut m = Manual::new(limiter.acquire_many(w));
+                        match m.poll() {
+                            Poll::Ready(Ok(p)) => { granted |= p.weight() > 0; held.push(p); }
+                            Poll::Ready(Err(_)) => {}
+                            Poll::Pending => pending.push((w, m)),
+                        }
+                    }
+                    Op::Release(i) if !held.is_empty() => drop(held.remove(i % held.len())),
+                    Op::DropWaiter(i) if !pending.is_empty() => { pending.remove(i % pending.len()); }
+                    Op::Close => { limiter.close(); }
+                    Op::SetLimit(n) => limiter.set_limit(n),
+                    Op::Forget(i) if !held.is_empty() => held.remove(i % held.len()).forget(),
+                    Op::Split(i, k) if !held.is_empty() => {
+                        let n = held.len();
+                        if let Some(part) = held[i % n].split(k) { held.push(part); }
+                    }
+                    _ => {}
+                }
+                // Only woken waiters are polled: a lost wake-up shows up as
+                // a granted-but-uncollected permit or a stuck head below.
+                let mut still = Vec::new();
+                for (w, mut m) in pending.drain(..) {
+                    if !m.woken() { still.push((w, m)); continue; }
+                    match m.poll() {
+                        Poll::Ready(Ok(p)) => { granted |= p.weight() > 0; held.push(p); }
+                        Poll::Ready(Err(_)) => {}
+                        Poll::Pending => still.push((w, m)),
+                    }
+                }
+                pending = still;
+                let s = limiter.stats();
+                let held_sum: usize = held.iter().map(Permit::weight).sum();
+                prop_assert_eq!(s.in_use, held_sum, "permits lost or leaked");
+                prop_assert_eq!(s.waiting, pending.len());
+                if granted {
+                    prop_assert!(s.in_use <= s.limit, "more in use than the limit");
+                }
+                if s.closed {
+                    prop_assert!(pending.is_empty());
+                }
+                if let Some((w, _)) = pending.first() {
+                    prop_assert!(*w <= s.limit, "a waiter heavier than the limit queues");
+                    prop_assert!(*w > s.limit.saturating_sub(s.in_use), "the head fits but waits");
+                }
+            }
+            drop(pending);
+            drop(held);
+            let s = limiter.stats();
+            prop_assert_eq!((s.in_use, s.waiting), (0, 0));
+        }
+    }
+}
