@@ -136,6 +136,106 @@ fn counter() -> Arc<AtomicU64> {
     Arc::new(AtomicU64::new(0))
 }
 
+// --------------------------------------------------------------- limit ----
+
+fn limit_stress(threads: usize) {
+    use async_guard::limit::Limiter;
+    const LIMIT: usize = 8;
+    stress("limit", threads, move |ex| async move {
+        let label = format!("limit on {threads} threads");
+        let limiter = Limiter::builder().limit(LIMIT).max_waiting(400).build();
+        let in_section = Arc::new(AtomicUsize::new(0));
+        let (acquired, shed, timed_out, ran) = (counter(), counter(), counter(), counter());
+        let l = limiter.clone();
+        let (sec, ac, sh, to, ra) = (
+            in_section.clone(),
+            acquired.clone(),
+            shed.clone(),
+            timed_out.clone(),
+            ran.clone(),
+        );
+        waves(&ex, &label, move |_, mut rng| {
+            let limiter = l.clone();
+            let (in_section, acquired, shed, timed_out, ran) =
+                (sec.clone(), ac.clone(), sh.clone(), to.clone(), ra.clone());
+            async move {
+                let weight = 1 + rng.below(3) as usize;
+                let hold = rng.us(200);
+                let section = |w: usize| {
+                    let now = in_section.fetch_add(w, SeqCst) + w;
+                    assert!(now <= LIMIT, "{now} permits in use, limit {LIMIT}");
+                };
+                let permit = match rng.below(5) {
+                    0 => limiter.acquire_many(weight).await,
+                    1 => {
+                        let r = limiter.acquire_many_timeout(weight, rng.us(300)).await;
+                        if matches!(&r, Err(e) if e.is_elapsed()) {
+                            timed_out.fetch_add(1, SeqCst);
+                        }
+                        r
+                    }
+                    2 => match limiter.acquire_many(weight).timeout(rng.us(300)).await {
+                        Ok(r) => r,
+                        Err(_) => return, // the caller gave up while queued
+                    },
+                    3 => limiter.try_acquire_many(weight),
+                    _ => {
+                        let (s, r) = (in_section.clone(), ran.clone());
+                        let out = limiter
+                            .run(async move {
+                                let now = s.fetch_add(1, SeqCst) + 1;
+                                assert!(now <= LIMIT);
+                                Timer::after(hold).await;
+                                s.fetch_sub(1, SeqCst);
+                                r.fetch_add(1, SeqCst);
+                            })
+                            .await;
+                        match out {
+                            Ok(()) => acquired.fetch_add(1, SeqCst),
+                            Err(e) if e.is_overloaded() => shed.fetch_add(1, SeqCst),
+                            Err(e) => panic!("run failed: {e}"),
+                        };
+                        return;
+                    }
+                };
+                match permit {
+                    Ok(p) => {
+                        acquired.fetch_add(1, SeqCst);
+                        assert_eq!(p.weight(), weight);
+                        section(weight);
+                        Timer::after(hold).await;
+                        in_section.fetch_sub(weight, SeqCst);
+                        drop(p);
+                    }
+                    Err(e) if e.is_overloaded() => {
+                        shed.fetch_add(1, SeqCst);
+                    }
+                    Err(_) => {} // elapsed (counted above) or none free
+                }
+            }
+        })
+        .await;
+        let s = limiter.stats();
+        assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
+        assert_eq!(s.acquired, acquired.load(SeqCst), "{s:?}");
+        assert_eq!(s.shed, shed.load(SeqCst), "{s:?}");
+        assert_eq!(s.timed_out, timed_out.load(SeqCst), "{s:?}");
+        assert!(ran.load(SeqCst) > 0 && s.acquired > 0);
+        assert!(limiter.try_acquire_many(LIMIT).is_ok(), "permits leaked");
+        eprintln!("stress {label}: {s:?}");
+    });
+}
+
+#[test]
+fn limit_on_2_threads() {
+    limit_stress(2);
+}
+
+#[test]
+fn limit_on_4_threads() {
+    limit_stress(4);
+}
+
 // ---------------------------------------------------------------- time ----
 
 fn time_stress(threads: usize) {
