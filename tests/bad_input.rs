@@ -459,3 +459,135 @@ fn shield_set_use_after_close() {
     let report = within(LIMIT, "drain after close", set.drain(Duration::ZERO));
     assert!(report.is_complete());
 }
+
+// --------------------------------------------------------------- limit ----
+
+/// `usize::MAX` limits and weights work and never overflow; asking for more
+/// than the limit fails at once with an error that names both numbers.
+#[test]
+fn limiter_with_huge_limits_and_weights() {
+    use async_guard::limit::{AcquireError, Limiter};
+    within(LIMIT, "huge limits", async {
+        let huge = Limiter::new(usize::MAX);
+        let all = huge.acquire_many(usize::MAX).await.unwrap();
+        let s = huge.stats();
+        assert_eq!((s.in_use, huge.available()), (usize::MAX, 0));
+        let mut one = Box::pin(huge.acquire());
+        assert!(
+            future::poll_once(one.as_mut()).await.is_none(),
+            "must queue"
+        );
+        drop(all);
+        assert_eq!(one.await.unwrap().weight(), 1);
+        assert_eq!(huge.stats().in_use, 0);
+        huge.set_limit(usize::MAX); // no-op, no overflow
+        let small = Limiter::new(3);
+        let err = small.acquire_many(7).await.unwrap_err();
+        assert_eq!(
+            err,
+            AcquireError::TooMany {
+                requested: 7,
+                limit: 3
+            }
+        );
+        let msg = err.to_string();
+        assert!(msg.contains('7') && msg.contains('3'), "{msg}");
+        let err = small
+            .acquire_many_timeout(usize::MAX, Duration::MAX)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AcquireError::TooMany { .. }), "{err}");
+    });
+}
+
+/// A panic inside `Limiter::run` reaches the caller and the permit comes
+/// back; a panic in one future of a `gather` or in a `map_limited` closure
+/// reaches the caller and drops the other futures.
+#[test]
+fn panics_inside_limited_work_return_permits() {
+    use async_guard::limit::{Limiter, gather};
+    let limiter = Limiter::new(1);
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        future::block_on(limiter.run(async {
+            Timer::after(MS).await;
+            panic!("inside run");
+        }))
+    }));
+    assert_eq!(panic_message(&*caught.unwrap_err()), "inside run");
+    let s = limiter.stats();
+    assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
+    assert!(limiter.try_acquire().is_ok());
+
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let jobs = (0..4).map(|i| {
+        let dropped = dropped.clone();
+        async move {
+            struct Count(Arc<AtomicUsize>);
+            impl Drop for Count {
+                fn drop(&mut self) {
+                    self.0.fetch_add(1, SeqCst);
+                }
+            }
+            let _c = Count(dropped);
+            Timer::after(MS * (i + 1)).await;
+            if i == 0 {
+                panic!("gathered future panicked");
+            }
+            i
+        }
+    });
+    let caught = catch_unwind(AssertUnwindSafe(|| future::block_on(gather(2, jobs))));
+    assert_eq!(
+        panic_message(&*caught.unwrap_err()),
+        "gathered future panicked"
+    );
+    // Two were started (limit 2), both dropped; the rest never made.
+    assert_eq!(dropped.load(SeqCst), 2);
+
+    let caught = catch_unwind(|| {
+        future::block_on(
+            stream::iter(0..5)
+                .map_limited(2, |x| async move {
+                    assert!(x != 3, "map_limited closure panicked");
+                    x
+                })
+                .count(),
+        )
+    });
+    assert_eq!(
+        panic_message(&*caught.unwrap_err()),
+        "map_limited closure panicked"
+    );
+}
+
+/// Reentrancy: `run` inside `run` on the same limiter works while permits
+/// remain; with none left an inner wait is bounded by `acquire_timeout`
+/// (a nested acquire on a full limiter waits like any semaphore's), and
+/// closing the limiter from inside a `run` lets the outer permit return.
+#[test]
+fn nested_use_of_one_limiter() {
+    use async_guard::limit::Limiter;
+    let limiter = Limiter::new(2);
+    let l = limiter.clone();
+    within(LIMIT, "nested run", async move {
+        let l2 = l.clone();
+        let v = l
+            .run(async move {
+                let inner = l2.run(async { 1 }).await.unwrap();
+                let none_left = {
+                    let _second = l2.acquire().await.unwrap();
+                    l2.acquire_timeout(5 * MS).await
+                };
+                assert!(none_left.unwrap_err().is_elapsed());
+                l2.close();
+                let after = l2.acquire().await.unwrap_err();
+                assert!(after.is_closed() && after.to_string().contains("closed"));
+                inner + 1
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, 2);
+    });
+    let s = limiter.stats();
+    assert_eq!((s.in_use, s.waiting, s.closed), (0, 0, true), "{s:?}");
+}
