@@ -591,3 +591,29 @@ fn nested_use_of_one_limiter() {
     let s = limiter.stats();
     assert_eq!((s.in_use, s.waiting, s.closed), (0, 0, true), "{s:?}");
 }
+
+/// Regression (found by tests/properties.rs): inside `timeout(Duration::MAX,
+/// ..)` (documented: never expires, `deadline()` is `None`), nested code
+/// asking `current_deadline()`/`remaining()` got a deadline ~584 years out
+/// instead of `None`, because the lazy duration was clamped to `u64`
+/// nanoseconds; and the timeout's own `deadline()` then turned into that.
+#[test]
+fn duration_max_means_no_deadline_for_nested_code_too() {
+    use async_guard::time::remaining;
+    for d in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+        let mut t = Box::pin(timeout(d, async {
+            let seen = (current_deadline(), remaining());
+            Timer::after(MS).await;
+            seen
+        }));
+        let first = future::block_on(future::poll_once(t.as_mut()));
+        assert!(first.is_none());
+        assert_eq!(t.deadline(), None, "{d:?}: the own deadline appeared");
+        let seen = future::block_on(t).unwrap();
+        assert_eq!(seen, (None, None), "{d:?}");
+    }
+    // A long but representable duration is still a real deadline.
+    let day = Duration::from_secs(86_400);
+    let seen = future::block_on(timeout(day, async { remaining() })).unwrap();
+    assert!(seen.is_some_and(|left| left <= day && left > day / 2));
+}
