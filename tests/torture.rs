@@ -643,9 +643,43 @@ mod offload {
 
     #[test]
     fn offload_queued_behind_a_busy_thread() {
-        torture_pool(
-            "offload::Offload (queued)",
-            CpuPool::builder().threads(1).build(),
+        let pool = CpuPool::builder().threads(1).name("tortured").build();
+        torture_pool("offload::Offload (queued)", pool);
+        // No leaked thread: with the last handle gone, the pool's exit.
+        #[cfg(target_os = "linux")]
+        assert!(
+            eventually(BOUND, || threads_named("tortured") == 0),
+            "pool threads leaked"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    fn threads_named(prefix: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.starts_with(prefix))
+            .count()
+    }
+
+    #[test]
+    fn global_offload() {
+        Torture::new("offload::offload").run(
+            || {
+                let ran = counter();
+                let r = ran.clone();
+                let job = async_guard::offload::offload(move || {
+                    std::thread::sleep(MS);
+                    r.fetch_add(1, SeqCst);
+                });
+                (ran, job)
+            },
+            |ran, outcome| {
+                if !outcome.is_dropped() {
+                    assert_eq!(ran.load(SeqCst), 1);
+                }
+                assert!(ran.load(SeqCst) <= 1, "ran twice");
+            },
         );
     }
 
