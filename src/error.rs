@@ -193,6 +193,7 @@ impl std::error::Error for Overloaded {}
 pub struct Reaped {
     name: std::sync::Arc<str>,
     idle_for: Duration,
+    by_close: bool,
 }
 
 impl Reaped {
@@ -207,7 +208,35 @@ impl Reaped {
         Reaped {
             name: name.into(),
             idle_for,
+            by_close: false,
         }
+    }
+
+    /// Creates the error for a task stopped because its reaper was closed
+    /// (or dropped), whatever its idle time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let e = async_guard::Reaped::closed("t", Duration::from_millis(3));
+    /// assert!(e.is_closed());
+    /// assert!(e.to_string().contains("closed"));
+    /// ```
+    pub fn closed(name: impl Into<std::sync::Arc<str>>, idle_for: Duration) -> Self {
+        Reaped {
+            by_close: true,
+            ..Reaped::new(name, idle_for)
+        }
+    }
+
+    /// `true` when the task was stopped by its reaper closing rather than
+    /// for being idle too long.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert!(!async_guard::Reaped::new("t", Duration::ZERO).is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.by_close
     }
 
     /// The name the task was tracked under.
@@ -234,11 +263,19 @@ impl Reaped {
 
 impl fmt::Display for Reaped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "task `{}` was reaped: idle for {:?}, longer than its time-to-live",
-            self.name, self.idle_for
-        )
+        if self.by_close {
+            write!(
+                f,
+                "task `{}` was stopped: its reaper was closed (idle for {:?})",
+                self.name, self.idle_for
+            )
+        } else {
+            write!(
+                f,
+                "task `{}` was reaped: idle for {:?}, longer than its time-to-live",
+                self.name, self.idle_for
+            )
+        }
     }
 }
 

@@ -102,10 +102,11 @@ impl State {
             if node.weight > self.free() {
                 break;
             }
-            // Counted in `acquired` when the waiter collects it: a grant
-            // abandoned by a dropped waiter is handed on, not counted twice.
+            // Uncounted again if the waiter is dropped before collecting:
+            // the grant is then handed on, and counted once, there.
             self.in_use += node.weight;
-            wakers.push(self.queue.unlink(key, Outcome::Granted));
+            self.acquired += 1;
+            wakers.push(self.queue.remove(key, Outcome::GRANTED));
         }
     }
 
@@ -125,7 +126,7 @@ impl State {
             while let Some(key) = at {
                 at = self.queue.next_of(key);
                 if self.queue.node(key).is_some_and(|n| n.weight > limit) {
-                    wakers.push(self.queue.unlink(key, Outcome::TooMany));
+                    wakers.push(self.queue.remove(key, Outcome::TOO_MANY));
                 }
             }
         }
@@ -318,7 +319,7 @@ impl Limiter {
         Acquire {
             inner: Some(self.inner.clone()),
             weight,
-            key: None,
+            waiting: None,
             queued_at: None,
         }
     }
@@ -454,7 +455,7 @@ impl Limiter {
             let newly = !state.closed;
             state.closed = true;
             while let Some(key) = state.queue.front() {
-                wakers.push(state.queue.unlink(key, Outcome::Closed));
+                wakers.push(state.queue.remove(key, Outcome::CLOSED));
             }
             newly
         };
@@ -591,8 +592,9 @@ pub struct Acquire {
     /// `None` once completed.
     inner: Option<Arc<Inner>>,
     weight: usize,
-    /// Our slot in the wait queue, once queued.
-    key: Option<usize>,
+    /// Our slot in the wait queue and the cell where the queue publishes
+    /// how the wait ended (read without the lock), once queued.
+    waiting: Option<(usize, Arc<Outcome>)>,
     /// When we queued (read after the lock was released).
     queued_at: Option<Instant>,
 }
@@ -606,51 +608,56 @@ impl Future for Acquire {
             // Polled after completion: stays pending rather than panicking.
             return Poll::Pending;
         };
-        let mut state = inner.lock();
-        let outcome = match this.key {
-            None => match inner.admit(&mut state, this.weight) {
-                Ok(true) => Ok(()),
-                Err(e) => Err(e),
-                Ok(false) if state.queue.len() >= inner.max_waiting => {
-                    state.shed += 1;
-                    Err(AcquireError::Overloaded(Overloaded::new()))
+        let outcome = match &this.waiting {
+            None => {
+                let mut state = inner.lock();
+                match inner.admit(&mut state, this.weight) {
+                    Ok(true) => Ok(()),
+                    Err(e) => Err(e),
+                    Ok(false) if state.queue.len() >= inner.max_waiting => {
+                        state.shed += 1;
+                        Err(AcquireError::Overloaded(Overloaded::new()))
+                    }
+                    Ok(false) => {
+                        let cell = Arc::new(Outcome::default());
+                        let key =
+                            state
+                                .queue
+                                .push_back(this.weight, cx.waker().clone(), cell.clone());
+                        drop(state);
+                        this.waiting = Some((key, cell));
+                        this.queued_at = Some(Instant::now());
+                        return Poll::Pending;
+                    }
                 }
-                Ok(false) => {
-                    this.key = Some(state.queue.push_back(this.weight, cx.waker().clone()));
-                    drop(state);
-                    this.queued_at = Some(Instant::now());
-                    return Poll::Pending;
-                }
-            },
-            Some(key) => {
-                let Some(node) = state.queue.node_mut(key) else {
-                    return Poll::Pending; // unreachable: we own the key
-                };
-                match node.outcome {
-                    Outcome::Waiting => {
-                        match &mut node.waker {
-                            Some(w) if w.will_wake(cx.waker()) => {}
-                            w => *w = Some(cx.waker().clone()),
+            }
+            Some((key, cell)) => {
+                // The common case (woken because granted) takes no lock.
+                let mut outcome = cell.get();
+                if outcome == Outcome::WAITING {
+                    let mut state = inner.lock();
+                    outcome = cell.get(); // only changes under the lock
+                    if outcome == Outcome::WAITING {
+                        if let Some(node) = state.queue.node_mut(*key) {
+                            if !node.waker.will_wake(cx.waker()) {
+                                node.waker = cx.waker().clone();
+                            }
                         }
                         return Poll::Pending;
                     }
-                    Outcome::Granted => {
-                        state.acquired += 1;
-                        Ok(())
-                    }
-                    Outcome::Closed => Err(AcquireError::Closed(Closed::new())),
-                    Outcome::TooMany => Err(AcquireError::TooMany {
+                }
+                match outcome {
+                    Outcome::GRANTED => Ok(()),
+                    Outcome::CLOSED => Err(AcquireError::Closed(Closed::new())),
+                    _ => Err(AcquireError::TooMany {
                         requested: this.weight,
-                        limit: state.limit,
+                        limit: inner.lock().limit,
                     }),
                 }
             }
         };
-        if let Some(key) = this.key.take() {
-            state.queue.remove(key);
-        }
-        drop(state);
-        if let (Ok(()), Some(at), Some(inner)) = (&outcome, this.queued_at, &this.inner) {
+        this.waiting = None;
+        if let (Ok(()), Some(at)) = (&outcome, this.queued_at) {
             let waited = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
             inner
                 .longest_wait_nanos
@@ -667,20 +674,25 @@ impl Future for Acquire {
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        let (Some(inner), Some(key)) = (self.inner.as_ref(), self.key) else {
+        let (Some(inner), Some((key, cell))) = (self.inner.as_ref(), self.waiting.take()) else {
             return;
         };
         let mut wakers = Wakers::default();
         {
             let mut state = inner.lock();
-            match state.queue.remove(key) {
-                // Granted but never collected: hand the permits on.
-                Some(node) if node.outcome == Outcome::Granted => {
-                    state.release(node.weight, &mut wakers)
-                }
+            // Read under the lock, where it can no longer change.
+            match cell.get() {
                 // Left the queue: if it was the head, the next may fit now.
-                Some(_) => state.grant_waiters(&mut wakers),
-                None => {}
+                Outcome::WAITING => {
+                    state.queue.remove(key, Outcome::CLOSED);
+                    state.grant_waiters(&mut wakers);
+                }
+                // Granted but never collected: hand the permits on.
+                Outcome::GRANTED => {
+                    state.acquired = state.acquired.saturating_sub(1);
+                    state.release(self.weight, &mut wakers);
+                }
+                _ => {}
             }
         }
         wakers.wake();
@@ -691,7 +703,7 @@ impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
             .field("weight", &self.weight)
-            .field("queued", &self.key.is_some())
+            .field("queued", &self.waiting.is_some())
             .field("done", &self.inner.is_none())
             .finish()
     }

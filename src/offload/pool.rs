@@ -369,8 +369,8 @@ pub struct PoolStats {
     pub completed: u64,
     /// Jobs whose work panicked (the panic went to the caller).
     pub panicked: u64,
-    /// Queued jobs skipped because their caller dropped the future before
-    /// they started.
+    /// Jobs skipped because their caller dropped the future before they
+    /// started (queued, or still waiting for admission).
     pub cancelled: u64,
     /// [`try_run`](CpuPool::try_run) calls shed with `Overloaded`.
     pub rejected: u64,
@@ -439,6 +439,11 @@ impl Counters {
     /// A queued job was cancelled before it started.
     pub(crate) fn skipped(&self) {
         self.queued.fetch_sub(1, Relaxed);
+        self.cancelled.fetch_add(1, Relaxed);
+    }
+
+    /// A job still waiting for admission was dropped (it never queued).
+    pub(crate) fn skipped_before_admission(&self) {
         self.cancelled.fetch_add(1, Relaxed);
     }
 }

@@ -291,8 +291,12 @@ impl<T> Future for Offload<T> {
 
 impl<T> Drop for Offload<T> {
     fn drop(&mut self) {
-        if let State::Queued = self.state {
-            self.task.cancel();
+        match &self.state {
+            State::Queued => self.task.cancel(),
+            // Never admitted, so never queued: the work is dropped with
+            // `task`, unrun; it still counts as cancelled.
+            State::Admit { pool, .. } => pool.shared().stats.skipped_before_admission(),
+            State::Finished => {}
         }
     }
 }

@@ -86,7 +86,8 @@ impl Entry {
     /// `Some(error)` once the entry was reaped or its reaper closed.
     pub(crate) fn verdict(&self) -> Option<Reaped> {
         match self.state() {
-            REAPED | CLOSED => Some(Reaped::new(self.name.clone(), self.idle_at_end())),
+            REAPED => Some(Reaped::new(self.name.clone(), self.idle_at_end())),
+            CLOSED => Some(Reaped::closed(self.name.clone(), self.idle_at_end())),
             _ => None,
         }
     }

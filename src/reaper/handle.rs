@@ -169,9 +169,9 @@ impl Reaper {
     /// once. A reaper that stopped never leaves tasks silently unwatched.
     /// Idempotent; dropping the last clone does the same.
     ///
-    /// The `Reaped` of a task ended by `close` reports how long it had been
-    /// idle, normally less than the ttl, which tells it from a real reap;
-    /// [`Stats::closed`] counts them.
+    /// The `Reaped` of a task ended by `close` says so
+    /// ([`Reaped::is_closed`](crate::Reaped::is_closed)) and reports how long
+    /// it had been idle; [`Stats::closed`] counts them.
     ///
     /// ```
     /// # use std::time::Duration;
