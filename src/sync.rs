@@ -1,13 +1,18 @@
 //! The synchronisation primitives of the hand-synchronised parts (the
-//! reaper, shield's slot and drain, the CPU pool and its job slots, the
-//! timer's driver hand-off), in one place so that `--cfg async_guard_loom` can swap them
-//! for [loom](https://docs.rs/loom)'s model-checked ones (`tests/loom.rs`).
-//! A normal build re-exports `std` and nothing else: no behaviour changes.
+//! limiter and its gather engine, the reaper, shield's slot and drain, the
+//! CPU pool and its job slots, the timer wheel), in one place so that
+//! `--cfg async_guard_loom` swaps them for [loom](https://docs.rs/loom)'s
+//! model-checked ones (`tests/loom.rs`). A normal build re-exports `std`:
+//! nothing changes.
 //!
-//! `Arc` stays `std`'s everywhere (loom's cannot hold `dyn` values); it
-//! only counts references, the protocols under test live in the mutexes and
-//! atomics. Process-wide singletons (`OnceLock`s, the background threads)
-//! also stay `std`: the loom models build their own instances instead.
+//! `Arc` stays `std`'s everywhere (loom's cannot hold `dyn` values); it only
+//! counts references, the protocols under test live in the mutexes and
+//! atomics (the models count drops to catch leaks). The process-wide
+//! singletons (the timer wheel, the global CPU pool, the default shield set,
+//! the reaper and shield background threads) cannot live across loom's
+//! executions, so the models never touch them and build their own instances
+//! instead: a driverless `Reaper` ticked by hand, `CpuPool::builder`,
+//! `ShieldSet::with_spawner`, `wheel::model`.
 
 #[cfg(not(async_guard_loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, atomic};
