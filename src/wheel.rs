@@ -208,7 +208,12 @@ fn drive() {
     loop {
         let (now, next) = wheel.take_due(Instant::now, &mut due);
         if !due.is_empty() {
-            due.drain(..).for_each(Waker::wake);
+            for waker in due.drain(..) {
+                // A waker is some executor's code; one that panics must not
+                // take this thread, and with it every timeout of the
+                // process, down.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+            }
             continue;
         }
         park(
