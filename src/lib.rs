@@ -192,8 +192,13 @@ pub mod limit;
 pub mod offload;
 pub mod reaper;
 pub mod shield;
+mod sync;
 pub mod time;
 mod wheel;
+
+#[cfg(async_guard_loom)]
+#[doc(hidden)]
+pub use wheel::model as __loom_wheel;
 
 pub use budget::{Budget, LagProbe};
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};

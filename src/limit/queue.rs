@@ -9,8 +9,9 @@
 //! without taking the limiter's lock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
+
+use crate::sync::atomic::{AtomicU8, Ordering};
 
 /// How a wait ended, shared between the queue and the waiting future.
 /// Written only under the limiter's lock; read with or without it.

@@ -11,7 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use async_lock::SemaphoreGuardArc;
 use async_lock::futures::AcquireArc;
 
 use super::pool::{CpuPool, Shared};
+use crate::sync::{Mutex, MutexGuard};
 
 /// The payload of a panic inside the work, carried to the caller.
 type Panic = Box<dyn Any + Send + 'static>;

@@ -2,8 +2,7 @@
 //! [`Activity`](super::Activity) handles.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,8 @@ use super::activity::{CLOSED, Entry, LEFT, LIVE, REAPED};
 use super::pace::Pace;
 use super::queue::Queue;
 use super::{Stats, TaskInfo};
+use crate::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{Mutex, MutexGuard};
 
 /// The `on_reap` hook.
 pub(crate) type OnReap = Arc<dyn Fn(&str, Duration) + Send + Sync>;

@@ -4,14 +4,15 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::handle::{Payload, Shielded, pair, run_work};
 use super::{Expired, background};
 use crate::Closed;
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use crate::sync::{Mutex, MutexGuard};
 
 /// A boxed unit future, what a user spawner receives; see
 /// [`ShieldSet::with_spawner`].
@@ -120,6 +121,7 @@ impl SetInner {
     /// updated); wakes the drains when nothing is left in flight.
     pub(crate) fn finish_one(&self) {
         self.counters.ended.0.fetch_add(1, SeqCst);
+        crate::sync::seqcst_point();
         // Pairs with `Idle::poll`, which sets the flag before its own last
         // look at the counters: one of the two sees the other.
         if self.rare().drain_waiting.load(SeqCst) && self.in_flight() == 0 {
@@ -315,6 +317,7 @@ impl ShieldSet {
         // Count first, then check `closed`: a `close` + `drain` that starts
         // after this check is guaranteed to see this work in flight.
         self.inner.counters.started.0.fetch_add(1, SeqCst);
+        crate::sync::seqcst_point();
         if self.inner.closed.load(SeqCst) {
             self.inner.rare().refused.fetch_add(1, SeqCst);
             self.inner.finish_one();
@@ -342,6 +345,7 @@ impl ShieldSet {
     /// ```
     pub fn close(&self) {
         self.inner.closed.store(true, SeqCst);
+        crate::sync::seqcst_point();
     }
 
     /// `true` after [`close`](ShieldSet::close).
@@ -502,6 +506,7 @@ impl Future for Idle {
             }
             self.inner.rare().drain_waiting.store(true, SeqCst);
         }
+        crate::sync::seqcst_point();
         // Registered and flagged before this second look, so the last
         // `finish_one` either is seen here or finds the waker above.
         if self.inner.in_flight() == 0 {
