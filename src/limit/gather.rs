@@ -148,7 +148,19 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`gather`].
+    /// The future of [`gather`]: resolves to every output, in input order.
+    ///
+    /// Polled again after it returned, it stays pending (no panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_guard::limit::{gather, Gather};
+    /// # futures_lite::future::block_on(async {
+    /// let all: Gather<_> = gather(2, (1..=4).map(|i| async move { i * i }));
+    /// assert_eq!(all.await, [1, 4, 9, 16]);
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Gather<I: Iterator> where I::Item: Future {
         core: Core<I>,
@@ -178,7 +190,20 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`try_gather`].
+    /// The future of [`try_gather`]: resolves to every output in input
+    /// order, or to the first error (dropping the futures still running).
+    ///
+    /// Polled again after it returned, it stays pending (no panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_guard::limit::{try_gather, TryGather};
+    /// # futures_lite::future::block_on(async {
+    /// let parse: TryGather<_, u8> = try_gather(2, ["1", "2", "x"].map(|s| async move { s.parse::<u8>() }));
+    /// assert!(parse.await.is_err());
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct TryGather<I: Iterator, T> where I::Item: Future {
         core: Core<I>,

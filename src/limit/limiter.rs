@@ -557,8 +557,9 @@ pub struct Stats {
     pub in_use: usize,
     /// Callers queued right now.
     pub waiting: usize,
-    /// Permits handed to callers so far (a weighted one counts once; a
-    /// grant abandoned by a dropped waiter is not counted).
+    /// Acquisitions granted so far, not permits: a weighted one counts
+    /// once, so does an empty one (`acquire_many(0)`); a grant abandoned by
+    /// a dropped waiter is not counted.
     pub acquired: u64,
     /// Requests shed with [`AcquireError::Overloaded`] so far.
     pub shed: u64,

@@ -14,7 +14,17 @@ use crate::Closed;
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use crate::sync::{Mutex, MutexGuard};
 
-/// A boxed unit future, what a user spawner receives.
+/// A boxed unit future, what a user spawner receives; see
+/// [`ShieldSet::with_spawner`].
+///
+/// ```
+/// use async_guard::shield::{BoxedWork, ShieldSet};
+/// fn on_smol(work: BoxedWork) {
+///     smol::spawn(work).detach();
+/// }
+/// let set = ShieldSet::with_spawner(on_smol);
+/// # let _ = set;
+/// ```
 pub type BoxedWork = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 type SpawnFn = dyn Fn(BoxedWork) + Send + Sync + 'static;
