@@ -3,11 +3,9 @@
 //! pending timeout, so losing it makes every later timeout of the process
 //! hang silently.
 //!
-//! Review finding: `drive()` calls `Waker::wake` outside any
-//! `catch_unwind`. The test lives in a file of its own because, while the
-//! bug is there, it kills the timer of its whole test binary. Ignored until
-//! the fix (catch_unwind around each wake in `drive`) is applied; then drop
-//! the `#[ignore]`.
+//! Review finding, now fixed: `drive()` called `Waker::wake` outside any
+//! `catch_unwind`. The test lives in a file of its own because, with the
+//! bug, it kills the timer of its whole test binary.
 
 use std::future::Future;
 use std::pin::pin;
@@ -26,7 +24,6 @@ impl Wake for PanicsOnWake {
 }
 
 #[test]
-#[ignore = "fails until src/wheel.rs drive() catches a panicking waker (review finding)"]
 fn a_panicking_waker_does_not_stop_later_timeouts() {
     let waker = Arc::new(PanicsOnWake).into();
     let mut cx = Context::from_waker(&waker);

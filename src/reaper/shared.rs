@@ -150,7 +150,9 @@ impl Shared {
                 // A panicking hook must not stop the reaper.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
             }
-            entry.wake();
+            // A panicking waker must not stop the driver (it would close
+            // the reaper for every task).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry.wake()));
         }
         self.pace.next_wake(stored_at)
     }

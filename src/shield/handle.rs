@@ -76,7 +76,7 @@ impl<T> Work<T> {
         let set = &*self.slot.set;
         match &outcome {
             Ok(v) if is_expired(v) => set.count_expired(),
-            Ok(_) => {} // derived from the end count
+            Ok(_) => set.count_completed(),
             Err(_) => set.count_panicked(),
         }
         let mut state = self.slot.lock();

@@ -51,6 +51,10 @@ struct Padded<T>(T);
 struct Counters {
     started: Padded<AtomicU64>,
     ended: Padded<AtomicU64>,
+    /// Counted directly, not derived from `ended` minus the other outcomes:
+    /// two separate loads of moving counters can be arbitrarily far apart
+    /// (a preempted reader), and the derived value then goes backwards.
+    completed: Padded<AtomicU64>,
     rare: Padded<Rare>,
 }
 
@@ -83,6 +87,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SetInner {
     fn rare(&self) -> &Rare {
         &self.counters.rare.0
+    }
+
+    pub(crate) fn count_completed(&self) {
+        self.counters.completed.0.fetch_add(1, SeqCst);
     }
 
     pub(crate) fn count_panicked(&self) {
@@ -395,10 +403,10 @@ impl ShieldSet {
                 inner.rare().abandoned.fetch_add(still_running, SeqCst);
             }
             DrainReport {
-                completed: after.completed - before.completed,
-                panicked: after.panicked - before.panicked,
-                expired: after.expired - before.expired,
-                lost: after.lost - before.lost,
+                completed: after.completed.saturating_sub(before.completed),
+                panicked: after.panicked.saturating_sub(before.panicked),
+                expired: after.expired.saturating_sub(before.expired),
+                lost: after.lost.saturating_sub(before.lost),
                 still_running,
             }
         }
@@ -476,7 +484,7 @@ impl Snapshot {
         Snapshot {
             started,
             in_flight: started.saturating_sub(ended),
-            completed: ended.saturating_sub(panicked + expired + lost + refused),
+            completed: inner.counters.completed.0.load(SeqCst),
             panicked,
             expired,
             lost,
