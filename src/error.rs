@@ -158,7 +158,7 @@ impl std::error::Error for Closed {}
 /// queued (load shedding).
 ///
 /// Returned by [`CpuPool::try_run`](crate::offload::CpuPool::try_run) on a
-/// pool whose [`max_queued`](crate::offload::Builder::max_queued) jobs
+/// pool whose [`max_queued`](crate::offload::CpuPoolBuilder::max_queued) jobs
 /// already wait, and carried by
 /// [`AcquireError::Overloaded`](crate::limit::AcquireError::Overloaded) when a
 /// limiter's [`max_waiting`](crate::limit::LimiterBuilder::max_waiting)

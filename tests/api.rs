@@ -31,13 +31,13 @@ fn handles_futures_and_streams_are_send_sync_debug() {
     send_sync_debug::<limit::LimiterBuilder>();
     send_sync_debug::<limit::Permit>();
     send_sync_debug::<limit::Acquire>();
-    send_sync_debug::<limit::Stats>();
+    send_sync_debug::<limit::LimiterStats>();
     send_sync_debug::<limit::Gather<std::vec::IntoIter<Fut>>>();
     send_sync_debug::<limit::TryGather<std::vec::IntoIter<Ready<Result<u8, ()>>>, u8>>();
     send_sync_debug::<limit::MapLimited<Items, fn(u8) -> Fut, Fut>>();
     // offload
     send_sync_debug::<offload::CpuPool>();
-    send_sync_debug::<offload::Builder>();
+    send_sync_debug::<offload::CpuPoolBuilder>();
     send_sync_debug::<offload::Offload<String>>();
     send_sync_debug::<offload::PoolStats>();
     // budget
@@ -51,11 +51,11 @@ fn handles_futures_and_streams_are_send_sync_debug() {
     send_sync_debug::<budget::DetectStalls<Fut, Hook>>();
     // reaper
     send_sync_debug::<reaper::Reaper>();
-    send_sync_debug::<reaper::Builder>();
+    send_sync_debug::<reaper::ReaperBuilder>();
     send_sync_debug::<reaper::Activity>();
     send_sync_debug::<reaper::Tracked<Fut>>();
     send_sync_debug::<reaper::Idle>();
-    send_sync_debug::<reaper::Stats>();
+    send_sync_debug::<reaper::ReaperStats>();
     send_sync_debug::<reaper::TaskInfo>();
     // shield
     send_sync_debug::<shield::ShieldSet>();

@@ -1,4 +1,4 @@
-//! [`Limiter`], its builder, the [`Acquire`] future and [`Stats`].
+//! [`Limiter`], its builder, the [`Acquire`] future and [`LimiterStats`].
 
 use std::fmt;
 use std::future::Future;
@@ -199,6 +199,7 @@ impl Inner {
 /// assert_eq!(limiter.stats().limit, 8);
 /// ```
 #[derive(Debug, Clone, Copy)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct LimiterBuilder {
     limit: usize,
     max_waiting: usize,
@@ -356,7 +357,7 @@ impl Limiter {
     }
 
     /// Waits at most `duration` for one permit; `Err(AcquireError::Elapsed)`
-    /// after that (counted in [`Stats::timed_out`]). Built on
+    /// after that (counted in [`LimiterStats::timed_out`]). Built on
     /// [`time::timeout`](crate::time::timeout), so an enclosing deadline
     /// scope bounds it too. `Duration::ZERO` still takes a free permit.
     ///
@@ -518,9 +519,9 @@ impl Limiter {
     /// let s = l.stats();
     /// assert_eq!((s.limit, s.in_use, s.waiting, s.acquired), (3, 1, 0, 1));
     /// ```
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> LimiterStats {
         let state = self.inner.lock();
-        Stats {
+        LimiterStats {
             limit: state.limit,
             in_use: state.in_use,
             waiting: state.queue.len(),
@@ -550,7 +551,7 @@ impl fmt::Debug for Limiter {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub struct Stats {
+pub struct LimiterStats {
     /// The current limit.
     pub limit: usize,
     /// Permits held right now (may exceed `limit` just after it shrank).

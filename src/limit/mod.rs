@@ -68,7 +68,7 @@
 //!
 //! - [`max_waiting(m)`](LimiterBuilder::max_waiting): when `m` callers
 //!   already wait, the next one gets [`AcquireError::Overloaded`] at once
-//!   and is counted in [`Stats::shed`]; it is never queued.
+//!   and is counted in [`LimiterStats::shed`]; it is never queued.
 //! - [`close`](Limiter::close): every queued waiter wakes with
 //!   [`AcquireError::Closed`], later acquires fail at once; permits already
 //!   held keep working and come back normally.
@@ -119,6 +119,6 @@ mod stream;
 
 pub use error::AcquireError;
 pub use gather::{Gather, TryGather, gather, try_gather};
-pub use limiter::{Acquire, Limiter, LimiterBuilder, Stats};
+pub use limiter::{Acquire, Limiter, LimiterBuilder, LimiterStats};
 pub use permit::Permit;
 pub use stream::MapLimited;

@@ -64,7 +64,7 @@ impl Drop for Handle {
 /// Configures a [`CpuPool`]; created by [`CpuPool::builder`].
 ///
 /// Every setting has a safe default and every value is accepted (see each
-/// method for how odd values are treated); [`build`](Builder::build) never
+/// method for how odd values are treated); [`build`](CpuPoolBuilder::build) never
 /// fails and never panics.
 ///
 /// # Examples
@@ -76,13 +76,14 @@ impl Drop for Handle {
 /// assert_eq!(pool.max_queued(), Some(64));
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Builder {
+#[must_use = "a builder does nothing until `build()`"]
+pub struct CpuPoolBuilder {
     threads: Option<usize>,
     max_queued: Option<usize>,
     name: Option<String>,
 }
 
-impl Builder {
+impl CpuPoolBuilder {
     /// The number of threads, i.e. the most jobs that run at once.
     ///
     /// Default: [`default_threads`]. `0` is treated as `1` (a pool must be
@@ -194,8 +195,8 @@ impl CpuPool {
     /// let pool = async_guard::offload::CpuPool::builder().threads(2).build();
     /// # let _ = pool;
     /// ```
-    pub fn builder() -> Builder {
-        Builder::default()
+    pub fn builder() -> CpuPoolBuilder {
+        CpuPoolBuilder::default()
     }
 
     /// The process-wide pool used by [`offload`](super::offload): created on
@@ -217,7 +218,7 @@ impl CpuPool {
     /// Runs `work` on the pool and resolves to its result.
     ///
     /// The job is queued at once (it starts even if the future is not yet
-    /// polled); only when [`max_queued`](Builder::max_queued) jobs already
+    /// polled); only when [`max_queued`](CpuPoolBuilder::max_queued) jobs already
     /// wait does the returned future first wait, while polled, for room
     /// (backpressure; admission is not strictly FIFO). See [`Offload`] for
     /// panics and cancellation.
@@ -238,7 +239,7 @@ impl CpuPool {
     }
 
     /// Queues `work` right now, or returns `Err(Overloaded)` at once when
-    /// [`max_queued`](Builder::max_queued) jobs already wait (load
+    /// [`max_queued`](CpuPoolBuilder::max_queued) jobs already wait (load
     /// shedding). Without `max_queued` it always succeeds.
     ///
     /// Dropping the returned future before the job started cancels it.

@@ -176,7 +176,7 @@ enum State {
 /// Like `run_in_executor` and `blocking::unblock`, the job is submitted
 /// when it is created, not when first polled: several `Offload`s created
 /// before awaiting the first run in parallel. (Only when a pool with
-/// [`max_queued`](super::Builder::max_queued) is full does `run` wait, while
+/// [`max_queued`](super::CpuPoolBuilder::max_queued) is full does `run` wait, while
 /// polled, for room.)
 ///
 /// - A panic inside the work resumes in the task that awaits this future

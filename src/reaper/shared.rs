@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::activity::{CLOSED, Entry, LEFT, LIVE, REAPED};
 use super::pace::Pace;
 use super::queue::Queue;
-use super::{Stats, TaskInfo};
+use super::{ReaperStats, TaskInfo};
 use crate::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::sync::{Mutex, MutexGuard};
 
@@ -32,7 +32,7 @@ struct State {
     /// The driver, parked while nothing is tracked.
     driver: Option<Waker>,
     next_id: u64,
-    stats: Stats,
+    stats: ReaperStats,
     longest_idle: u64,
 }
 
@@ -45,7 +45,7 @@ impl Shared {
                 closed: false,
                 driver: None,
                 next_id: 0,
-                stats: Stats::default(),
+                stats: ReaperStats::default(),
                 longest_idle: 0,
             }),
             pace,
@@ -219,9 +219,9 @@ impl Shared {
             .collect()
     }
 
-    pub(crate) fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> ReaperStats {
         let st = self.lock();
-        Stats {
+        ReaperStats {
             tracked: st.queue.len(),
             longest_idle: self.pace.duration(st.longest_idle),
             ..st.stats
