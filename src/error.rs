@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 
 /// A deadline passed before the operation finished.
 ///
-/// Returned by [`timeout`](crate::time::timeout) and friends. It tells which
+/// Returned by [`timeout`](crate::time::timeout) and friends (the
+/// [`Timeout`](crate::time::Timeout) future and the stream adaptors of
+/// [`StreamExt`](crate::StreamExt)); also carried by
+/// [`AcquireError::Elapsed`](crate::limit::AcquireError::Elapsed) when
+/// [`Limiter::acquire_timeout`](crate::limit::Limiter::acquire_timeout) runs
+/// out of time. It tells which
 /// deadline fired ([`deadline`](Elapsed::deadline)), whether it was the
 /// operation's own deadline or one of an enclosing deadline scope
 /// ([`is_enclosing`](Elapsed::is_enclosing)), and how late the wake-up was
@@ -113,8 +118,12 @@ impl std::error::Error for Elapsed {}
 
 /// The resource was closed: no new work is accepted.
 ///
-/// Returned by a closed [`Limiter`](crate::limit) or a closed shield set, and
-/// to every waiter that was queued when `close()` was called.
+/// Returned by [`ShieldSet::shield`](crate::shield::ShieldSet::shield) on a
+/// closed set, by a reaper's [`Idle`](crate::reaper::Idle) once the reaper is
+/// closed, and carried by
+/// [`AcquireError::Closed`](crate::limit::AcquireError::Closed) for a closed
+/// [`Limiter`](crate::limit::Limiter), including to every waiter that was
+/// queued when `close()` was called.
 ///
 /// # Examples
 ///
@@ -148,6 +157,15 @@ impl std::error::Error for Closed {}
 /// Too much work was already waiting: the request was shed at once instead of
 /// queued (load shedding).
 ///
+/// Returned by [`CpuPool::try_run`](crate::offload::CpuPool::try_run) on a
+/// pool whose [`max_queued`](crate::offload::CpuPoolBuilder::max_queued) jobs
+/// already wait, and carried by
+/// [`AcquireError::Overloaded`](crate::limit::AcquireError::Overloaded) when a
+/// limiter's [`max_waiting`](crate::limit::LimiterBuilder::max_waiting)
+/// callers already wait. (An [`AcquireError`](crate::limit::AcquireError)
+/// that could never be granted, `TooMany` or `NoneFree`, also becomes
+/// [`Error::Overloaded`] when converted with `?`.)
+///
 /// # Examples
 ///
 /// ```
@@ -178,7 +196,11 @@ impl fmt::Display for Overloaded {
 impl std::error::Error for Overloaded {}
 
 /// A tracked task showed no activity for longer than its time-to-live and was
-/// cancelled by its reaper.
+/// cancelled by its reaper, or was stopped because its reaper was closed
+/// ([`is_closed`](Reaped::is_closed) tells which).
+///
+/// Returned by the [`Tracked`](crate::reaper::Tracked) future of
+/// [`Reaper::track`](crate::reaper::Reaper::track).
 ///
 /// # Examples
 ///
@@ -193,6 +215,7 @@ impl std::error::Error for Overloaded {}
 pub struct Reaped {
     name: std::sync::Arc<str>,
     idle_for: Duration,
+    by_close: bool,
 }
 
 impl Reaped {
@@ -207,7 +230,35 @@ impl Reaped {
         Reaped {
             name: name.into(),
             idle_for,
+            by_close: false,
         }
+    }
+
+    /// Creates the error for a task stopped because its reaper was closed
+    /// (or dropped), whatever its idle time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let e = async_guard::Reaped::closed("t", Duration::from_millis(3));
+    /// assert!(e.is_closed());
+    /// assert!(e.to_string().contains("closed"));
+    /// ```
+    pub fn closed(name: impl Into<std::sync::Arc<str>>, idle_for: Duration) -> Self {
+        Reaped {
+            by_close: true,
+            ..Reaped::new(name, idle_for)
+        }
+    }
+
+    /// `true` when the task was stopped by its reaper closing rather than
+    /// for being idle too long.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert!(!async_guard::Reaped::new("t", Duration::ZERO).is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.by_close
     }
 
     /// The name the task was tracked under.
@@ -234,11 +285,19 @@ impl Reaped {
 
 impl fmt::Display for Reaped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "task `{}` was reaped: idle for {:?}, longer than its time-to-live",
-            self.name, self.idle_for
-        )
+        if self.by_close {
+            write!(
+                f,
+                "task `{}` was stopped: its reaper was closed (idle for {:?})",
+                self.name, self.idle_for
+            )
+        } else {
+            write!(
+                f,
+                "task `{}` was reaped: idle for {:?}, longer than its time-to-live",
+                self.name, self.idle_for
+            )
+        }
     }
 }
 
@@ -246,7 +305,12 @@ impl std::error::Error for Reaped {}
 
 /// Any error of async-guard, for callers that want one type.
 ///
-/// Every typed error converts into it with `?`.
+/// Every typed error converts into it with `?`, and so does
+/// [`AcquireError`](crate::limit::AcquireError). `Error` is transparent: its
+/// `Display` is the inner error's message, and
+/// [`source`](std::error::Error::source) is the inner error's source (none of
+/// the crate's errors has one), so error reports that walk the chain print
+/// each message once. Match on the variant to get the typed error back.
 ///
 /// # Examples
 ///
@@ -255,7 +319,11 @@ impl std::error::Error for Reaped {}
 /// fn check() -> Result<(), Error> {
 ///     Err(Closed::new())?
 /// }
-/// assert!(matches!(check(), Err(Error::Closed(_))));
+/// let err = check().unwrap_err();
+/// assert!(matches!(err, Error::Closed(_)));
+/// // Transparent: the message once, no source to print it a second time.
+/// assert_eq!(err.to_string(), Closed::new().to_string());
+/// assert!(std::error::Error::source(&err).is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -284,14 +352,19 @@ impl fmt::Display for Error {
     }
 }
 
+// `Error` is a transparent wrapper: its `Display` already *is* the inner
+// error's message, so it reports the inner error's source (none), not the
+// inner error itself. Returning the inner error as the source would print
+// every message twice in error reports that walk the chain (`anyhow`'s
+// `{:#}`, `eyre`, a logging layer). Match on the variant to get the typed error.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Elapsed(e) => Some(e),
-            Error::Closed(e) => Some(e),
-            Error::Overloaded(e) => Some(e),
-            Error::Reaped(e) => Some(e),
-            Error::Expired(e) => Some(e),
+            Error::Elapsed(e) => std::error::Error::source(e),
+            Error::Closed(e) => std::error::Error::source(e),
+            Error::Overloaded(e) => std::error::Error::source(e),
+            Error::Reaped(e) => std::error::Error::source(e),
+            Error::Expired(e) => std::error::Error::source(e),
         }
     }
 }

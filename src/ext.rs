@@ -29,7 +29,26 @@ use crate::shield::{self, Expired, Shielded};
 use crate::budget::{Budget, Cooperative, DetectStalls};
 // ---- end budget ----
 
-/// Cures for any [`Future`].
+/// Cures for any [`Future`]: timeouts ([`time`](crate::time)), shields
+/// ([`shield`](crate::shield)) and stall detection
+/// ([`budget`](crate::budget)) as methods.
+///
+/// Implemented for every future. Import it anonymously (or through
+/// [`prelude`](crate::prelude)) so it does not clash with
+/// `futures_lite::FutureExt`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::prelude::*;
+/// # futures_lite::future::block_on(async {
+/// // Bounded, and shielded: the caller may give up, the write goes on.
+/// let write = async { "written" }.shield();
+/// assert_eq!(write.timeout(Duration::from_secs(1)).await?, "written");
+/// # Ok::<(), async_guard::Error>(())
+/// # }).unwrap();
+/// ```
 pub trait FutureExt: Future + Sized {
     /// Bounds the future by `duration`; see [`time::timeout`].
     ///
@@ -125,7 +144,32 @@ pub trait FutureExt: Future + Sized {
 
 impl<F: Future> FutureExt for F {}
 
-/// Cures for any [`Stream`].
+/// Cures for any [`Stream`]: stream timeouts ([`time`](crate::time)),
+/// cooperative yielding ([`budget`](crate::budget)) and bounded concurrent
+/// mapping ([`limit`](crate::limit)) as methods.
+///
+/// Implemented for every stream. Import it anonymously (or through
+/// [`prelude`](crate::prelude)) so it does not clash with
+/// `futures_lite::StreamExt`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::prelude::*;
+/// use futures_lite::{stream, StreamExt};
+/// # futures_lite::future::block_on(async {
+/// let replies: Vec<u32> = stream::iter(1..=100)
+///     .map_limited(8, |x| async move { x * 2 }) // at most 8 in flight
+///     .cooperative(32)                           // yield every 32 items
+///     .idle_timeout(Duration::from_secs(1))      // give up on a silent source
+///     .map(|r| r.expect("never silent"))
+///     .collect()
+///     .await;
+/// assert_eq!(replies.len(), 100);
+/// assert_eq!(replies[99], 200);
+/// # });
+/// ```
 pub trait StreamExt: Stream + Sized {
     /// Yields `Err(Elapsed)` for each silent gap of `gap`, then keeps going;
     /// see [`TimeoutEach`] and the [table in `time`](crate::time#streams-which-adaptor).

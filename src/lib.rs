@@ -13,11 +13,6 @@
 //! | idle tasks leak | activity tracking that reaps idle tasks | [`reaper`] |
 //! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | [`shield`] |
 //!
-//! Every fallible operation returns a small typed error ([`Elapsed`],
-//! [`Closed`], [`Overloaded`], [`Reaped`]), each convertible into the
-//! crate-wide [`Error`]. [`FutureExt`] and [`StreamExt`] put the cures on any
-//! future or stream; [`prelude`] imports them without name clashes.
-//!
 //! ```
 //! use std::time::Duration;
 //! use async_guard::prelude::*;
@@ -27,6 +22,165 @@
 //! # Ok::<(), async_guard::Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # The six cures
+//!
+//! Each module starts with a table from the asyncio technique it replaces
+//! to its Rust counterpart, then covers edge cases, cancellation safety,
+//! measured cost and a comparison with other crates.
+//!
+//! - [`offload`](mod@offload): [`offload(f)`](offload()) runs CPU-bound
+//!   work on a process-wide pool of one thread per core; [`CpuPool`] is a
+//!   pool of your own, with a bounded queue
+//!   ([`try_run`](CpuPool::try_run) sheds load) and statistics.
+//!   [`offload::unblock`] (from `blocking`) is for blocking I/O instead.
+//! - [`limit`]: [`Limiter`] is asyncio's `Semaphore` grown up: strict FIFO,
+//!   weighted ([`acquire_many`](Limiter::acquire_many)), with timeouts,
+//!   load shedding, [`close`](Limiter::close) and
+//!   [`set_limit`](Limiter::set_limit); [`Permit`] releases on drop.
+//!   [`limit::gather`] and [`map_limited`](StreamExt::map_limited) bound
+//!   concurrency without a limiter.
+//! - [`time`]: [`time::timeout`] and [`time::timeout_at`] (or
+//!   [`FutureExt::timeout`]) with deadlines that can be moved, and
+//!   *deadline scopes*: nested code sees and obeys the earliest enclosing
+//!   deadline ([`time::remaining`]). Streams get
+//!   [`timeout_each`](StreamExt::timeout_each),
+//!   [`idle_timeout`](StreamExt::idle_timeout) and
+//!   [`deadline`](StreamExt::deadline).
+//! - [`budget`]: [`Budget`] makes a hot loop yield every `n` ticks or every
+//!   time slice; [`budget::yield_now`], [`budget::iter`] and
+//!   [`cooperative`](StreamExt::cooperative) streams. To find the culprit:
+//!   [`detect_stalls`](FutureExt::detect_stalls) times each poll, a
+//!   [`LagProbe`] measures how late the executor runs its tasks.
+//! - [`reaper`]: a [`Reaper`] runs tasks under
+//!   [`track`](Reaper::track) and cancels those that do not
+//!   [`touch`](reaper::Activity::touch) their activity within a
+//!   time-to-live; [`watch`](Reaper::watch) does the same for things that
+//!   are not one future.
+//! - [`shield`]: [`shield::shield`] (or [`FutureExt::shield`]) runs
+//!   critical work to its end whatever happens to the caller, and
+//!   [`shield::drain`] waits for it at the end of `main`; a [`ShieldSet`]
+//!   is a group of its own, closable, on your executor if you like.
+//!
+//! Every handle that counts things has a `stats()` snapshot
+//! ([`Limiter::stats`], [`CpuPool::stats`], [`Reaper::stats`],
+//! [`ShieldSet::stats`], [`LagProbe::stats`]).
+//!
+//! # Errors
+//!
+//! Every fallible operation returns a small typed error that says in plain
+//! words what happened:
+//!
+//! | error | returned by |
+//! |---|---|
+//! | [`Elapsed`] | [`time::timeout`] and friends, the stream adaptors, [`Limiter::acquire_timeout`] (inside [`AcquireError`](limit::AcquireError)) |
+//! | [`Closed`] | a closed [`Limiter`] (inside `AcquireError`), a closed [`ShieldSet`], a closed reaper's [`Idle`](reaper::Idle) |
+//! | [`Overloaded`] | [`CpuPool::try_run`] on a full queue, a [`Limiter`] with `max_waiting` callers already waiting (inside `AcquireError`) |
+//! | [`Reaped`] | a task of [`Reaper::track`] that went idle, or whose reaper was closed |
+//! | [`Expired`] | work of [`shield::shield_within`] that ran out of its grace period |
+//! | [`AcquireError`](limit::AcquireError) | the acquire methods of [`Limiter`]: one of the above, or a request that can never be granted |
+//!
+//! Each converts into the crate-wide [`Error`] with `?`, for callers that
+//! want one type; `Error` is transparent (same message, no extra source).
+//!
+//! ```
+//! use std::time::Duration;
+//! use async_guard::{limit::Limiter, Error, FutureExt as _};
+//! # futures_lite::future::block_on(async {
+//! async fn handle(limiter: &Limiter) -> Result<u32, Error> {
+//!     let _permit = limiter.acquire().await?; // AcquireError -> Error
+//!     let reply = async { 7 }.timeout(Duration::from_secs(1)).await?; // Elapsed -> Error
+//!     Ok(reply)
+//! }
+//! let limiter = Limiter::new(1);
+//! assert_eq!(handle(&limiter).await?, 7);
+//! limiter.close();
+//! assert!(matches!(handle(&limiter).await, Err(Error::Closed(_))));
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Extension traits and prelude
+//!
+//! [`FutureExt`] puts `timeout`, `timeout_at`, `shield`, `shield_within`
+//! and `detect_stalls` on every future; [`StreamExt`] puts `timeout_each`,
+//! `idle_timeout`, `deadline`, `cooperative`, `cooperative_with` and
+//! `map_limited` on every stream. None of these names exists on
+//! `futures_lite`'s traits, and [`prelude`] imports both traits
+//! anonymously, so `use async_guard::prelude::*;` sits next to
+//! `use futures_lite::prelude::*;` without clashes. (`async_std::prelude`
+//! has its own `timeout`; with both imported, call [`time::timeout`].)
+//!
+//! # Any runtime
+//!
+//! Nothing in the crate assumes a runtime: there is no runtime handle, no
+//! task-local, no "must be called from within a runtime" panic. Futures
+//! only use their `Waker`; deadline scopes travel in a thread-local that is
+//! set only while a [`Timeout`](time::Timeout) polls its inner future, so
+//! they work under every executor (a spawned task does not inherit its
+//! parent's deadline: carry it with [`time::inherit`]). What must keep
+//! running while your tasks are busy runs on the crate's own threads
+//! (below). The integration tests run every cure under smol, async-std,
+//! `block_on` and a bare `async_executor::Executor`.
+//!
+//! # Background threads
+//!
+//! The crate starts a few threads, each on first use of the feature that
+//! needs it (none at all if you only use, say, [`Limiter::acquire`] and
+//! [`Budget`]):
+//!
+//! | thread name | started when | lives |
+//! |---|---|---|
+//! | `async-guard-timer` | the first timeout that stays pending (also [`Limiter::acquire_timeout`], [`shield::shield_within`], drains): one coarse, process-wide timer with 1 ms buckets | for the process; parked when no timeout is pending |
+//! | `offload-N` (or `{name}-N` of [`CpuPool::builder`]) | a job is queued and no pool thread is idle, up to the pool's thread count | until the pool shuts down (last [`CpuPool`] handle dropped, queue drained); the global pool's for the process |
+//! | `async-guard-shield` | the first work shielded on the crate's executor ([`shield::shield`], [`ShieldSet::new`]; not [`ShieldSet::with_spawner`]) | for the process; one `async_executor::Executor` |
+//! | `async-guard-reaper` | the first [`Reaper`] built | for the process; one executor running one driver task per reaper |
+//!
+//! `async-io` starts its own `async-io` reactor thread the first time its
+//! reactor is used (by the shield and reaper threads, which run under
+//! `async_io::block_on`, or by a [`LagProbe`] heartbeat's timer), and
+//! [`offload::unblock`] uses `blocking`'s pool. If the OS refuses a thread,
+//! the CPU pool runs its queue on the submitting thread, the shield executor
+//! moves to `blocking`'s pool, and a reaper is created closed (its tasks end
+//! with [`Reaped`]) rather than never reaping; only the timer thread has no
+//! fallback (the timeout that needed it panics).
+//!
+//! # Cancellation safety
+//!
+//! Dropping any future of this crate at any `.await` leaks nothing: no
+//! permit, no queued waiter, no timer registration, no tracked entry. The
+//! details, per module:
+//!
+//! - [`time`](time#cancellation-safety): dropping a timeout drops the inner
+//!   future and its timer registration.
+//! - [`limit`](limit#cancellation-safety): a dropped waiter leaves the
+//!   queue; permits granted to it but not yet collected go to the next
+//!   waiter (the race that broke asyncio's semaphore).
+//! - [`offload`](mod@offload#cancellation-safety): a job dropped before it
+//!   started never runs; a running one finishes on its thread (threads
+//!   cannot be interrupted) and its result is dropped there.
+//! - [`budget`](budget#cancellation-safety): nothing is held across an
+//!   await; no stream item is buffered, so none is lost.
+//! - [`reaper`](reaper#cancellation-safety): dropping a tracked task takes
+//!   it out of its reaper at once.
+//! - [`shield`](shield#cancellation-safety): dropping a handle never cancels
+//!   the work; only a grace period or a user executor stops it early.
+//!
+//! These are checked by dropping every public future after 0, 1, 2, ...
+//! polls (`tests/torture.rs`).
+//!
+//! # Panics
+//!
+//! A panic inside user work is caught where it runs and handed back: an
+//! offloaded job's or shielded work's panic resumes in the task that
+//! awaits it (with the original payload), a panic nobody awaits is counted
+//! (and passed to a hook for shields), and the crate's threads survive.
+//! Hooks (`on_reap`, `on_panic`) that panic are contained. Bad input
+//! (zero or huge limits, `Duration::ZERO`/`MAX`, far-future instants) has
+//! documented behaviour, listed in each module's "Edge cases", and does
+//! not panic. Polling a completed [`Offload`](offload::Offload),
+//! [`Shielded`] or [`Tracked`](reaper::Tracked) again panics, as for most
+//! futures.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -38,8 +192,13 @@ pub mod limit;
 pub mod offload;
 pub mod reaper;
 pub mod shield;
+mod sync;
 pub mod time;
 mod wheel;
+
+#[cfg(async_guard_loom)]
+#[doc(hidden)]
+pub use wheel::model as __loom_wheel;
 
 pub use budget::{Budget, LagProbe};
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};

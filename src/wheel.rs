@@ -14,10 +14,12 @@
 //! `benches/time.rs` measures the difference against the raw `async-io` idiom.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
-use std::thread::Thread;
 use std::time::{Duration, Instant};
+
+use crate::sync::thread::{self, Thread};
+use crate::sync::{Mutex, MutexGuard};
 
 /// Deadlines are rounded up to this granularity.
 pub(crate) const GRANULARITY: Duration = Duration::from_millis(1);
@@ -35,10 +37,15 @@ struct State {
     buckets: BTreeMap<u64, Bucket>,
     /// The tick the driver sleeps until (`None`: parked with nothing to do).
     driver_wakes_at: Option<u64>,
+    /// The id of the last bucket created.
+    last_bucket: u64,
 }
 
-#[derive(Default)]
 struct Bucket {
+    /// Tells this bucket from an earlier one of the same tick that already
+    /// fired: a registration whose clock reading was late can recreate a
+    /// fired tick, and the fired registrations' keys must not reach into it.
+    id: u64,
     wakers: Vec<Option<Waker>>,
     free: Vec<u32>,
 }
@@ -53,25 +60,30 @@ impl Bucket {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
     tick: u64,
+    bucket: u64,
     slot: u32,
 }
 
 fn wheel() -> &'static Wheel {
     static WHEEL: OnceLock<Wheel> = OnceLock::new();
     WHEEL.get_or_init(|| {
-        let driver = std::thread::Builder::new()
+        let driver = thread::Builder::new()
             .name("async-guard-timer".into())
             .spawn(drive)
             .expect("async-guard: cannot start its timer thread");
-        Wheel {
-            epoch: Instant::now(),
-            state: Mutex::new(State::default()),
-            driver: driver.thread().clone(),
-        }
+        Wheel::new(Instant::now(), driver.thread().clone())
     })
 }
 
 impl Wheel {
+    fn new(epoch: Instant, driver: Thread) -> Self {
+        Wheel {
+            epoch,
+            state: Mutex::new(State::default()),
+            driver,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A waker that panicked while we held no lock cannot poison it; still,
         // never let poisoning turn into a panic in every timeout of the process.
@@ -98,8 +110,18 @@ impl Wheel {
     }
 
     fn insert(&self, tick: u64, waker: &Waker) -> Key {
-        let mut st = self.lock();
-        let bucket = st.buckets.entry(tick).or_default();
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let last_bucket = &mut st.last_bucket;
+        let bucket = st.buckets.entry(tick).or_insert_with(|| {
+            *last_bucket += 1;
+            Bucket {
+                id: *last_bucket,
+                wakers: Vec::new(),
+                free: Vec::new(),
+            }
+        });
+        let bucket_id = bucket.id;
         let slot = match bucket.free.pop() {
             Some(slot) => {
                 bucket.wakers[slot as usize] = Some(waker.clone());
@@ -113,10 +135,14 @@ impl Wheel {
         let wake_driver = st.driver_wakes_at.is_none_or(|t| tick < t);
         if wake_driver {
             st.driver_wakes_at = Some(tick);
-            drop(st);
+            drop(guard);
             self.driver.unpark();
         }
-        Key { tick, slot }
+        Key {
+            tick,
+            bucket: bucket_id,
+            slot,
+        }
     }
 
     /// Replaces the waker of a live registration; `false` if it already fired.
@@ -125,6 +151,7 @@ impl Wheel {
         match st
             .buckets
             .get_mut(&key.tick)
+            .filter(|b| b.id == key.bucket)
             .and_then(|b| b.wakers.get_mut(key.slot as usize))
         {
             Some(Some(w)) => {
@@ -138,6 +165,9 @@ impl Wheel {
     fn remove(&self, key: Key) {
         let mut st = self.lock();
         if let Some(bucket) = st.buckets.get_mut(&key.tick) {
+            if bucket.id != key.bucket {
+                return; // that registration fired; this is a later bucket
+            }
             if let Some(w) = bucket.wakers.get_mut(key.slot as usize) {
                 if w.take().is_some() {
                     bucket.free.push(key.slot);
@@ -148,6 +178,27 @@ impl Wheel {
             }
         }
     }
+
+    /// One pass of the driver: moves the wakers of every bucket due at
+    /// `clock()` (read under the lock) into `due`; returns that reading and
+    /// the next tick to wake at (`None`: nothing registered).
+    fn take_due(
+        &self,
+        clock: impl FnOnce() -> Instant,
+        due: &mut Vec<Waker>,
+    ) -> (Instant, Option<u64>) {
+        let mut st = self.lock();
+        let now = clock();
+        while let Some(entry) = st.buckets.first_entry() {
+            match self.time_of(*entry.key()) {
+                Some(t) if t <= now => due.extend(entry.remove().wakers.into_iter().flatten()),
+                _ => break,
+            }
+        }
+        let next = st.buckets.keys().next().copied();
+        st.driver_wakes_at = next;
+        (now, next)
+    }
 }
 
 /// The driver thread: sleeps until the earliest bucket is due, wakes it.
@@ -155,25 +206,32 @@ fn drive() {
     let wheel = wheel();
     let mut due = Vec::new();
     loop {
-        let mut st = wheel.lock();
-        let now = Instant::now();
-        while let Some(entry) = st.buckets.first_entry() {
-            match wheel.time_of(*entry.key()) {
-                Some(t) if t <= now => due.extend(entry.remove().wakers.into_iter().flatten()),
-                _ => break,
-            }
-        }
-        let next = st.buckets.keys().next().copied();
-        st.driver_wakes_at = next;
-        drop(st);
+        let (now, next) = wheel.take_due(Instant::now, &mut due);
         if !due.is_empty() {
-            due.drain(..).for_each(Waker::wake);
+            for waker in due.drain(..) {
+                // A waker is some executor's code; one that panics must not
+                // take this thread, and with it every timeout of the
+                // process, down.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+            }
             continue;
         }
-        match next.and_then(|t| wheel.time_of(t)) {
-            Some(t) => std::thread::park_timeout(t.saturating_duration_since(now)),
-            None => std::thread::park(),
-        }
+        park(
+            next.and_then(|t| wheel.time_of(t))
+                .map(|t| t.saturating_duration_since(now)),
+        );
+    }
+}
+
+/// Parks the driver, for at most `timeout` if given.
+fn park(timeout: Option<Duration>) {
+    match timeout {
+        #[cfg(not(async_guard_loom))]
+        Some(t) => std::thread::park_timeout(t),
+        // Loom has no timed park; its models drive their own wheels.
+        #[cfg(async_guard_loom)]
+        Some(_) => thread::park(),
+        None => thread::park(),
     }
 }
 
@@ -251,6 +309,53 @@ impl Drop for Sleep {
     }
 }
 
+/// The wheel's hand-off logic for the loom models (`tests/loom.rs`): a
+/// wheel of its own (not the process-wide one) whose driver is the thread
+/// that created it, and whose clock is whatever tick the model says.
+#[cfg(async_guard_loom)]
+#[doc(hidden)]
+#[allow(missing_docs, missing_debug_implementations)]
+pub mod model {
+    use std::task::Waker;
+    use std::time::Instant;
+
+    pub struct Wheel(super::Wheel);
+
+    #[derive(Clone, Copy)]
+    pub struct Key(super::Key);
+
+    impl Wheel {
+        /// The calling thread is the driver: `insert` unparks it.
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Wheel(super::Wheel::new(Instant::now(), super::thread::current()))
+        }
+
+        pub fn insert(&self, tick: u64, waker: &Waker) -> Key {
+            Key(self.0.insert(tick, waker))
+        }
+
+        pub fn update(&self, key: Key, waker: &Waker) -> bool {
+            self.0.update(key.0, waker)
+        }
+
+        pub fn remove(&self, key: Key) {
+            self.0.remove(key.0)
+        }
+
+        /// One driver pass at clock tick `now`; returns the next tick.
+        pub fn take_due(&self, now: u64, due: &mut Vec<Waker>) -> Option<u64> {
+            let at = self.0.time_of(now).expect("a small tick");
+            self.0.take_due(|| at, due).1
+        }
+
+        /// Nothing registered (no bucket left behind).
+        pub fn is_empty(&self) -> bool {
+            self.0.lock().buckets.is_empty()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +391,53 @@ mod tests {
         assert!(wheel().lock().buckets.contains_key(&tick));
         drop(sleeps);
         assert!(!wheel().lock().buckets.contains_key(&tick));
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (std::sync::Arc<Count>, Waker) {
+        let count = std::sync::Arc::new(Count(Default::default()));
+        (count.clone(), Waker::from(count))
+    }
+
+    /// A registration can land in a tick that already fired: its thread
+    /// read the clock, was preempted, and the driver fired that tick before
+    /// it took the lock. The fired registration's stale key must then
+    /// neither steal that new slot (`update`) nor cancel it (`remove`):
+    /// both used to (keys were only tick + slot), and the late timeout was
+    /// never woken.
+    #[test]
+    fn a_fired_key_does_not_reach_a_later_bucket_of_its_tick() {
+        let wheel = Wheel::new(Instant::now(), thread::current());
+        let at = |tick| wheel.time_of(tick).unwrap();
+        let (a_count, a) = counting();
+        let (b_count, b) = counting();
+        let key_a = wheel.insert(5, &a);
+        let mut due = Vec::new();
+        assert_eq!(wheel.take_due(|| at(5), &mut due).1, None);
+        due.drain(..).for_each(Waker::wake);
+        assert_eq!(a_count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let key_b = wheel.insert(5, &b); // late: tick 5 already fired
+        assert_eq!((key_b.tick, key_b.slot), (key_a.tick, key_a.slot));
+        assert!(!wheel.update(key_a, &a), "key_a fired: nothing to update");
+        wheel.remove(key_a); // the fired Sleep cancels (a no-op)
+        assert_eq!(wheel.take_due(|| at(5), &mut due).1, None);
+        due.drain(..).for_each(Waker::wake);
+        assert_eq!(
+            b_count.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "b was lost"
+        );
+        assert_eq!(a_count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(wheel.lock().buckets.is_empty());
     }
 
     #[test]

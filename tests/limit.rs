@@ -87,6 +87,14 @@ impl Gauge {
 
 fn assert_send<T: Send>(_: &T) {}
 
+/// Awaits `fut`, failing the test (instead of hanging) if a permit leak
+/// keeps it from finishing.
+async fn within<F: Future>(fut: F) -> F::Output {
+    async_guard::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .expect("stuck: a permit or a wake-up was lost")
+}
+
 // ---- the seed's scenario ----
 
 #[test]
@@ -109,7 +117,7 @@ fn seed_scenario_three_at_a_time_all_ten_finish() {
             });
         }
         drop(tx);
-        let mut done: Vec<i32> = rx.collect().await;
+        let mut done: Vec<i32> = within(rx.collect()).await;
         done.sort();
         assert_eq!(done, (0..10).collect::<Vec<_>>());
         assert_eq!(finished.load(Ordering::SeqCst), 10);
@@ -239,7 +247,7 @@ fn fifo_order_under_runtimes() {
         }
         drop(tx);
         drop(held);
-        let _ = rx.recv().await; // all senders gone = all tasks done
+        let _ = within(rx.recv()).await; // all senders gone = all tasks done
         let order = order.lock().unwrap().clone();
         assert_eq!(order, (0..8).collect::<Vec<_>>());
     });
@@ -320,7 +328,7 @@ fn close_wakes_every_waiter_and_held_permits_still_return() {
             Timer::after(Duration::from_millis(1)).await;
         }
         assert!(limiter.close());
-        let results: Vec<_> = rx.collect().await;
+        let results: Vec<_> = within(rx.collect()).await;
         assert_eq!(results.len(), 3);
         assert!(results.iter().all(|r| r.is_err_and(|e| e.is_closed())));
         assert!(limiter.acquire().await.unwrap_err().is_closed());
@@ -420,8 +428,8 @@ fn permits_are_send_and_move_into_tasks() {
             drop(permit);
             tx.send(()).await.unwrap();
         });
-        assert_eq!(acquire.await.unwrap().weight(), 1);
-        rx.recv().await.unwrap();
+        assert_eq!(within(acquire).await.unwrap().weight(), 1);
+        within(rx.recv()).await.unwrap();
     });
 }
 
@@ -550,7 +558,7 @@ fn dropping_after_k_polls_never_leaks() {
                 drop(m);
             }
             drop(tx);
-            let _ = rx.recv().await;
+            let _ = within(rx.recv()).await;
             let s = limiter.stats();
             assert_eq!((s.in_use, s.waiting), (0, 0), "k = {k}");
             assert_eq!(limiter.available(), 2);

@@ -109,16 +109,10 @@ impl fmt::Display for AcquireError {
     }
 }
 
-impl std::error::Error for AcquireError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            AcquireError::Closed(e) => Some(e),
-            AcquireError::Overloaded(e) => Some(e),
-            AcquireError::Elapsed(e) => Some(e),
-            AcquireError::TooMany { .. } | AcquireError::NoneFree => None,
-        }
-    }
-}
+// No `source()`: the message above already includes the inner error's, and
+// reporting it again as a source would print it twice in error reports
+// that walk the chain. Match on the variant to get the typed error.
+impl std::error::Error for AcquireError {}
 
 impl From<AcquireError> for Error {
     fn from(e: AcquireError) -> Self {

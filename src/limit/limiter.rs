@@ -1,16 +1,17 @@
-//! [`Limiter`], its builder, the [`Acquire`] future and [`Stats`].
+//! [`Limiter`], its builder, the [`Acquire`] future and [`LimiterStats`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::AcquireError;
 use super::permit::Permit;
 use super::queue::{Outcome, Queue};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 use crate::{Closed, Overloaded};
 
 /// A fair, weighted, closable concurrency limiter with load shedding:
@@ -101,10 +102,11 @@ impl State {
             if node.weight > self.free() {
                 break;
             }
-            // Counted in `acquired` when the waiter collects it: a grant
-            // abandoned by a dropped waiter is handed on, not counted twice.
+            // Uncounted again if the waiter is dropped before collecting:
+            // the grant is then handed on, and counted once, there.
             self.in_use += node.weight;
-            wakers.push(self.queue.unlink(key, Outcome::Granted));
+            self.acquired += 1;
+            wakers.push(self.queue.remove(key, Outcome::GRANTED));
         }
     }
 
@@ -124,7 +126,7 @@ impl State {
             while let Some(key) = at {
                 at = self.queue.next_of(key);
                 if self.queue.node(key).is_some_and(|n| n.weight > limit) {
-                    wakers.push(self.queue.unlink(key, Outcome::TooMany));
+                    wakers.push(self.queue.remove(key, Outcome::TOO_MANY));
                 }
             }
         }
@@ -197,6 +199,7 @@ impl Inner {
 /// assert_eq!(limiter.stats().limit, 8);
 /// ```
 #[derive(Debug, Clone, Copy)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct LimiterBuilder {
     limit: usize,
     max_waiting: usize,
@@ -317,7 +320,7 @@ impl Limiter {
         Acquire {
             inner: Some(self.inner.clone()),
             weight,
-            key: None,
+            waiting: None,
             queued_at: None,
         }
     }
@@ -354,7 +357,7 @@ impl Limiter {
     }
 
     /// Waits at most `duration` for one permit; `Err(AcquireError::Elapsed)`
-    /// after that (counted in [`Stats::timed_out`]). Built on
+    /// after that (counted in [`LimiterStats::timed_out`]). Built on
     /// [`time::timeout`](crate::time::timeout), so an enclosing deadline
     /// scope bounds it too. `Duration::ZERO` still takes a free permit.
     ///
@@ -453,7 +456,7 @@ impl Limiter {
             let newly = !state.closed;
             state.closed = true;
             while let Some(key) = state.queue.front() {
-                wakers.push(state.queue.unlink(key, Outcome::Closed));
+                wakers.push(state.queue.remove(key, Outcome::CLOSED));
             }
             newly
         };
@@ -516,9 +519,9 @@ impl Limiter {
     /// let s = l.stats();
     /// assert_eq!((s.limit, s.in_use, s.waiting, s.acquired), (3, 1, 0, 1));
     /// ```
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> LimiterStats {
         let state = self.inner.lock();
-        Stats {
+        LimiterStats {
             limit: state.limit,
             in_use: state.in_use,
             waiting: state.queue.len(),
@@ -548,15 +551,16 @@ impl fmt::Debug for Limiter {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub struct Stats {
+pub struct LimiterStats {
     /// The current limit.
     pub limit: usize,
     /// Permits held right now (may exceed `limit` just after it shrank).
     pub in_use: usize,
     /// Callers queued right now.
     pub waiting: usize,
-    /// Permits handed to callers so far (a weighted one counts once; a
-    /// grant abandoned by a dropped waiter is not counted).
+    /// Acquisitions granted so far, not permits: a weighted one counts
+    /// once, so does an empty one (`acquire_many(0)`); a grant abandoned by
+    /// a dropped waiter is not counted.
     pub acquired: u64,
     /// Requests shed with [`AcquireError::Overloaded`] so far.
     pub shed: u64,
@@ -590,8 +594,9 @@ pub struct Acquire {
     /// `None` once completed.
     inner: Option<Arc<Inner>>,
     weight: usize,
-    /// Our slot in the wait queue, once queued.
-    key: Option<usize>,
+    /// Our slot in the wait queue and the cell where the queue publishes
+    /// how the wait ended (read without the lock), once queued.
+    waiting: Option<(usize, Arc<Outcome>)>,
     /// When we queued (read after the lock was released).
     queued_at: Option<Instant>,
 }
@@ -605,51 +610,56 @@ impl Future for Acquire {
             // Polled after completion: stays pending rather than panicking.
             return Poll::Pending;
         };
-        let mut state = inner.lock();
-        let outcome = match this.key {
-            None => match inner.admit(&mut state, this.weight) {
-                Ok(true) => Ok(()),
-                Err(e) => Err(e),
-                Ok(false) if state.queue.len() >= inner.max_waiting => {
-                    state.shed += 1;
-                    Err(AcquireError::Overloaded(Overloaded::new()))
+        let outcome = match &this.waiting {
+            None => {
+                let mut state = inner.lock();
+                match inner.admit(&mut state, this.weight) {
+                    Ok(true) => Ok(()),
+                    Err(e) => Err(e),
+                    Ok(false) if state.queue.len() >= inner.max_waiting => {
+                        state.shed += 1;
+                        Err(AcquireError::Overloaded(Overloaded::new()))
+                    }
+                    Ok(false) => {
+                        let cell = Arc::new(Outcome::default());
+                        let key =
+                            state
+                                .queue
+                                .push_back(this.weight, cx.waker().clone(), cell.clone());
+                        drop(state);
+                        this.waiting = Some((key, cell));
+                        this.queued_at = Some(Instant::now());
+                        return Poll::Pending;
+                    }
                 }
-                Ok(false) => {
-                    this.key = Some(state.queue.push_back(this.weight, cx.waker().clone()));
-                    drop(state);
-                    this.queued_at = Some(Instant::now());
-                    return Poll::Pending;
-                }
-            },
-            Some(key) => {
-                let Some(node) = state.queue.node_mut(key) else {
-                    return Poll::Pending; // unreachable: we own the key
-                };
-                match node.outcome {
-                    Outcome::Waiting => {
-                        match &mut node.waker {
-                            Some(w) if w.will_wake(cx.waker()) => {}
-                            w => *w = Some(cx.waker().clone()),
+            }
+            Some((key, cell)) => {
+                // The common case (woken because granted) takes no lock.
+                let mut outcome = cell.get();
+                if outcome == Outcome::WAITING {
+                    let mut state = inner.lock();
+                    outcome = cell.get(); // only changes under the lock
+                    if outcome == Outcome::WAITING {
+                        if let Some(node) = state.queue.node_mut(*key) {
+                            if !node.waker.will_wake(cx.waker()) {
+                                node.waker = cx.waker().clone();
+                            }
                         }
                         return Poll::Pending;
                     }
-                    Outcome::Granted => {
-                        state.acquired += 1;
-                        Ok(())
-                    }
-                    Outcome::Closed => Err(AcquireError::Closed(Closed::new())),
-                    Outcome::TooMany => Err(AcquireError::TooMany {
+                }
+                match outcome {
+                    Outcome::GRANTED => Ok(()),
+                    Outcome::CLOSED => Err(AcquireError::Closed(Closed::new())),
+                    _ => Err(AcquireError::TooMany {
                         requested: this.weight,
-                        limit: state.limit,
+                        limit: inner.lock().limit,
                     }),
                 }
             }
         };
-        if let Some(key) = this.key.take() {
-            state.queue.remove(key);
-        }
-        drop(state);
-        if let (Ok(()), Some(at), Some(inner)) = (&outcome, this.queued_at, &this.inner) {
+        this.waiting = None;
+        if let (Ok(()), Some(at)) = (&outcome, this.queued_at) {
             let waited = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
             inner
                 .longest_wait_nanos
@@ -666,20 +676,25 @@ impl Future for Acquire {
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        let (Some(inner), Some(key)) = (self.inner.as_ref(), self.key) else {
+        let (Some(inner), Some((key, cell))) = (self.inner.as_ref(), self.waiting.take()) else {
             return;
         };
         let mut wakers = Wakers::default();
         {
             let mut state = inner.lock();
-            match state.queue.remove(key) {
-                // Granted but never collected: hand the permits on.
-                Some(node) if node.outcome == Outcome::Granted => {
-                    state.release(node.weight, &mut wakers)
-                }
+            // Read under the lock, where it can no longer change.
+            match cell.get() {
                 // Left the queue: if it was the head, the next may fit now.
-                Some(_) => state.grant_waiters(&mut wakers),
-                None => {}
+                Outcome::WAITING => {
+                    state.queue.remove(key, Outcome::CLOSED);
+                    state.grant_waiters(&mut wakers);
+                }
+                // Granted but never collected: hand the permits on.
+                Outcome::GRANTED => {
+                    state.acquired = state.acquired.saturating_sub(1);
+                    state.release(self.weight, &mut wakers);
+                }
+                _ => {}
             }
         }
         wakers.wake();
@@ -690,7 +705,7 @@ impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
             .field("weight", &self.weight)
-            .field("queued", &self.key.is_some())
+            .field("queued", &self.waiting.is_some())
             .field("done", &self.inner.is_none())
             .finish()
     }

@@ -50,15 +50,25 @@
 //! free ([`try_acquire`](Limiter::try_acquire) fails in that case).
 //!
 //! Hand-off also costs throughput under heavy contention: every release
-//! wakes the next waiter instead of letting a running task re-acquire at
-//! once. `benches/limit.rs` measures it against `async_lock::Semaphore`
-//! (which lets newcomers barge); see the crate's notes for the figures.
+//! wakes the next waiter (one more task switch per acquisition) instead of
+//! letting the running task re-acquire at once. `benches/limit.rs` measures
+//! it against `async_lock::Semaphore`, which lets newcomers barge: with
+//! 1000 tasks on 8 permits on a 2-thread executor and a critical section
+//! that is nothing but one `yield_now` (the worst case: pure scheduling),
+//! the limiter reaches about 0.55-0.6x the semaphore's throughput; with a
+//! few microseconds of real work in the critical section the gap shrinks
+//! (0.6x to parity, noisy). What fairness buys is the wait distribution:
+//! the semaphore serves most acquisitions at once (p50 about 70 ns) and
+//! leaves the losers a long tail, the limiter serves everyone in turn (p50
+//! about 0.5 ms, p99 within about 3x of p50 in the same run). Uncontended,
+//! an acquire + release costs about the same as `acquire_arc` (one mutex
+//! round trip each way, no allocation).
 //!
 //! # Load shedding, closing, resizing
 //!
 //! - [`max_waiting(m)`](LimiterBuilder::max_waiting): when `m` callers
 //!   already wait, the next one gets [`AcquireError::Overloaded`] at once
-//!   and is counted in [`Stats::shed`]; it is never queued.
+//!   and is counted in [`LimiterStats::shed`]; it is never queued.
 //! - [`close`](Limiter::close): every queued waiter wakes with
 //!   [`AcquireError::Closed`], later acquires fail at once; permits already
 //!   held keep working and come back normally.
@@ -109,6 +119,6 @@ mod stream;
 
 pub use error::AcquireError;
 pub use gather::{Gather, TryGather, gather, try_gather};
-pub use limiter::{Acquire, Limiter, LimiterBuilder, Stats};
+pub use limiter::{Acquire, Limiter, LimiterBuilder, LimiterStats};
 pub use permit::Permit;
 pub use stream::MapLimited;

@@ -1,31 +1,46 @@
 //! The FIFO queue of waiters: a doubly linked list threaded through a `Vec`
 //! of slots (a tiny slab), so that pushing at the back, popping at the front
 //! *and* unlinking a waiter from the middle (it was dropped) are all O(1),
-//! without `unsafe` and without an allocation per waiter once warm.
+//! without `unsafe` and without a reallocation per waiter once warm.
 //!
-//! A slot stays allocated after its waiter left the list (granted, closed,
-//! rejected) until the waiting future collects the outcome: only the future
-//! that owns a key ever frees it, so keys are never reused behind its back.
+//! Only waiting nodes live here. A node leaves the queue when it is granted,
+//! closed, rejected (the limit shrank) or dropped; the outcome is published
+//! in the waiter's own [`Outcome`] cell, which the waiting future reads
+//! without taking the limiter's lock.
 
+use std::sync::Arc;
 use std::task::Waker;
 
-/// Where a waiter stands. Only `Waiting` nodes are linked in the list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Outcome {
-    Waiting,
+use crate::sync::atomic::{AtomicU8, Ordering};
+
+/// How a wait ended, shared between the queue and the waiting future.
+/// Written only under the limiter's lock; read with or without it.
+#[derive(Debug, Default)]
+pub(super) struct Outcome(AtomicU8);
+
+impl Outcome {
+    pub(super) const WAITING: u8 = 0;
     /// Its permits were handed over; `in_use` already counts them.
-    Granted,
+    pub(super) const GRANTED: u8 = 1;
     /// The limiter was closed while it waited.
-    Closed,
+    pub(super) const CLOSED: u8 = 2;
     /// The limit shrank below its weight while it waited.
-    TooMany,
+    pub(super) const TOO_MANY: u8 = 3;
+
+    pub(super) fn get(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, outcome: u8) {
+        self.0.store(outcome, Ordering::Release);
+    }
 }
 
 #[derive(Debug)]
 pub(super) struct Node {
     pub(super) weight: usize,
-    pub(super) outcome: Outcome,
-    pub(super) waker: Option<Waker>,
+    pub(super) waker: Waker,
+    outcome: Arc<Outcome>,
     prev: Option<usize>,
     next: Option<usize>,
 }
@@ -42,16 +57,13 @@ pub(super) struct Queue {
     free: Option<usize>,
     head: Option<usize>,
     tail: Option<usize>,
-    /// Nodes linked in the list (state `Waiting`).
-    linked: usize,
-    /// Slots in use (linked or waiting to be collected).
-    used: usize,
+    len: usize,
 }
 
 impl Queue {
-    /// Number of waiters in the list.
+    /// Number of waiters in the queue.
     pub(super) fn len(&self) -> usize {
-        self.linked
+        self.len
     }
 
     pub(super) fn front(&self) -> Option<usize> {
@@ -77,11 +89,16 @@ impl Queue {
     }
 
     /// Appends a waiter and returns its key.
-    pub(super) fn push_back(&mut self, weight: usize, waker: Waker) -> usize {
+    pub(super) fn push_back(
+        &mut self,
+        weight: usize,
+        waker: Waker,
+        outcome: Arc<Outcome>,
+    ) -> usize {
         let node = Node {
             weight,
-            outcome: Outcome::Waiting,
-            waker: Some(waker),
+            waker,
+            outcome,
             prev: self.tail,
             next: None,
         };
@@ -103,56 +120,42 @@ impl Queue {
             None => self.head = Some(key),
         }
         self.tail = Some(key);
-        self.linked += 1;
-        self.used += 1;
+        self.len += 1;
         key
     }
 
-    /// Takes a waiting node out of the list, giving it `outcome`; returns
-    /// its waker. Does nothing for a node that is not linked.
-    pub(super) fn unlink(&mut self, key: usize, outcome: Outcome) -> Option<Waker> {
-        let node = self.node_mut(key)?;
-        if node.outcome != Outcome::Waiting {
+    /// Takes a waiter out of the queue, publishing `outcome` to it, and
+    /// returns its waker. `None` if the key holds no waiter.
+    pub(super) fn remove(&mut self, key: usize, outcome: u8) -> Option<Waker> {
+        let Some(Slot::Used(_)) = self.slots.get(key) else {
             return None;
-        }
-        node.outcome = outcome;
-        let (prev, next) = (node.prev.take(), node.next.take());
-        let waker = node.waker.take();
-        match prev.and_then(|p| self.node_mut(p)) {
-            Some(p) => p.next = next,
-            None => self.head = next,
-        }
-        match next.and_then(|n| self.node_mut(n)) {
-            Some(n) => n.prev = prev,
-            None => self.tail = prev,
-        }
-        self.linked -= 1;
-        waker
-    }
-
-    /// Frees the slot of a node that is no longer linked (its owner
-    /// collected the outcome or was dropped) and returns the node.
-    pub(super) fn remove(&mut self, key: usize) -> Option<Node> {
-        if self.node(key)?.outcome == Outcome::Waiting {
-            self.unlink(key, Outcome::Closed);
-        }
+        };
         let slot = std::mem::replace(
-            self.slots.get_mut(key)?,
+            &mut self.slots[key],
             Slot::Free {
                 next_free: self.free,
             },
         );
+        let Slot::Used(node) = slot else { return None };
         self.free = Some(key);
-        self.used -= 1;
-        if self.used == 0 && self.slots.len() > 1024 {
+        match node.prev.and_then(|p| self.node_mut(p)) {
+            Some(p) => p.next = node.next,
+            None => self.head = node.next,
+        }
+        match node.next.and_then(|n| self.node_mut(n)) {
+            Some(n) => n.prev = node.prev,
+            None => self.tail = node.prev,
+        }
+        self.len -= 1;
+        node.outcome.set(outcome);
+        if self.len == 0 && self.slots.len() > 1024 {
             // A burst of waiters is over: give the memory back.
             self.slots = Vec::new();
             self.free = None;
+            self.head = None;
+            self.tail = None;
         }
-        match slot {
-            Slot::Used(node) => Some(node),
-            Slot::Free { .. } => None,
-        }
+        Some(node.waker)
     }
 }
 
@@ -175,38 +178,41 @@ mod tests {
     }
 
     #[test]
-    fn push_unlink_remove_keep_order() {
+    fn push_remove_keep_order_and_publish_outcomes() {
         let mut q = Queue::default();
-        let keys: Vec<usize> = (1..=5).map(|w| q.push_back(w, waker())).collect();
+        let cells: Vec<Arc<Outcome>> = (0..5).map(|_| Arc::default()).collect();
+        let keys: Vec<usize> = (0..5)
+            .map(|i| q.push_back(i + 1, waker(), cells[i].clone()))
+            .collect();
         assert_eq!(order(&q), [1, 2, 3, 4, 5]);
-        q.unlink(keys[2], Outcome::Granted);
+        assert!(q.remove(keys[2], Outcome::GRANTED).is_some());
+        assert_eq!(cells[2].get(), Outcome::GRANTED);
         assert_eq!(order(&q), [1, 2, 4, 5]);
-        q.unlink(keys[0], Outcome::Granted);
-        q.unlink(keys[4], Outcome::Granted);
+        q.remove(keys[0], Outcome::CLOSED);
+        q.remove(keys[4], Outcome::TOO_MANY);
         assert_eq!(order(&q), [2, 4]);
         assert_eq!(q.len(), 2);
-        // Removing a linked node unlinks it first.
-        q.remove(keys[1]);
-        assert_eq!(order(&q), [4]);
-        for k in [keys[0], keys[2], keys[3], keys[4]] {
-            q.remove(k);
-        }
+        assert_eq!(cells[1].get(), Outcome::WAITING);
+        q.remove(keys[1], Outcome::CLOSED);
+        q.remove(keys[3], Outcome::CLOSED);
         assert_eq!(q.len(), 0);
         assert_eq!(q.front(), None);
-        // Slots are reused.
-        let k = q.push_back(9, waker());
+        // Slots are reused; removing twice is harmless.
+        let k = q.push_back(9, waker(), Arc::default());
         assert!(k < 5);
         assert_eq!(order(&q), [9]);
-        assert!(q.remove(k).is_some());
-        assert!(q.remove(k).is_none(), "double remove is harmless");
+        assert!(q.remove(k, Outcome::CLOSED).is_some());
+        assert!(q.remove(k, Outcome::CLOSED).is_none());
     }
 
     #[test]
     fn memory_is_returned_after_a_burst() {
         let mut q = Queue::default();
-        let keys: Vec<usize> = (0..2000).map(|w| q.push_back(w, waker())).collect();
+        let keys: Vec<usize> = (0..2000)
+            .map(|w| q.push_back(w, waker(), Arc::default()))
+            .collect();
         for k in keys {
-            q.remove(k);
+            q.remove(k, Outcome::CLOSED);
         }
         assert_eq!(q.slots.capacity(), 0);
     }

@@ -5,8 +5,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+
+use crate::sync::{Mutex, MutexGuard};
 
 /// How many child polls one poll of the parent may spend before it yields
 /// back to the executor (so children that keep waking themselves cannot

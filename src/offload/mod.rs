@@ -9,7 +9,7 @@
 //! | `await loop.run_in_executor(None, f)` | [`offload`]`(f).await` (process-wide pool, one thread per core) |
 //! | `ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr")` | [`CpuPool::builder`]`().threads(4).name("asr").build()` |
 //! | `await loop.run_in_executor(pool, f)` | [`pool.run(f)`](CpuPool::run)`.await` |
-//! | (a bounded queue in front of the pool) | [`max_queued(m)`](Builder::max_queued) + [`pool.try_run(f)`](CpuPool::try_run) `-> Err(Overloaded)` |
+//! | (a bounded queue in front of the pool) | [`max_queued(m)`](CpuPoolBuilder::max_queued) + [`pool.try_run(f)`](CpuPool::try_run) `-> Err(Overloaded)` |
 //! | `pool.shutdown(wait=False)` | drop the last [`CpuPool`] handle (queued jobs still finish) |
 //!
 //! ```
@@ -37,7 +37,7 @@
 //!
 //! # Sizing: `ASYNC_GUARD_CPU_THREADS`
 //!
-//! The process-wide pool (and a [`Builder`] without `.threads(n)`) has
+//! The process-wide pool (and a [`CpuPoolBuilder`] without `.threads(n)`) has
 //! [`default_threads`] threads: the `ASYNC_GUARD_CPU_THREADS` environment
 //! variable if it holds a positive integer, else
 //! `std::thread::available_parallelism()`. `0`, an empty value or garbage
@@ -136,7 +136,7 @@ mod pool;
 mod task;
 
 pub use blocking::unblock;
-pub use pool::{Builder, CpuPool, MAX_THREADS, PoolStats, THREADS_ENV, default_threads};
+pub use pool::{CpuPool, CpuPoolBuilder, MAX_THREADS, PoolStats, THREADS_ENV, default_threads};
 pub use task::Offload;
 
 /// Runs CPU-bound `work` on the process-wide pool ([`CpuPool::global`]) and

@@ -3,15 +3,15 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread;
+use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_lock::Semaphore;
 
 use super::task::{Offload, Runnable};
 use crate::Overloaded;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::sync::{Condvar, Mutex, MutexGuard, thread};
 
 /// The most threads a pool will start, whatever it is asked for.
 pub const MAX_THREADS: usize = 1024;
@@ -64,7 +64,7 @@ impl Drop for Handle {
 /// Configures a [`CpuPool`]; created by [`CpuPool::builder`].
 ///
 /// Every setting has a safe default and every value is accepted (see each
-/// method for how odd values are treated); [`build`](Builder::build) never
+/// method for how odd values are treated); [`build`](CpuPoolBuilder::build) never
 /// fails and never panics.
 ///
 /// # Examples
@@ -76,13 +76,14 @@ impl Drop for Handle {
 /// assert_eq!(pool.max_queued(), Some(64));
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Builder {
+#[must_use = "a builder does nothing until `build()`"]
+pub struct CpuPoolBuilder {
     threads: Option<usize>,
     max_queued: Option<usize>,
     name: Option<String>,
 }
 
-impl Builder {
+impl CpuPoolBuilder {
     /// The number of threads, i.e. the most jobs that run at once.
     ///
     /// Default: [`default_threads`]. `0` is treated as `1` (a pool must be
@@ -183,7 +184,7 @@ pub(crate) fn parse_threads(value: Option<&str>) -> usize {
     value
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(MAX_THREADS)
 }
 
@@ -194,8 +195,8 @@ impl CpuPool {
     /// let pool = async_guard::offload::CpuPool::builder().threads(2).build();
     /// # let _ = pool;
     /// ```
-    pub fn builder() -> Builder {
-        Builder::default()
+    pub fn builder() -> CpuPoolBuilder {
+        CpuPoolBuilder::default()
     }
 
     /// The process-wide pool used by [`offload`](super::offload): created on
@@ -217,7 +218,7 @@ impl CpuPool {
     /// Runs `work` on the pool and resolves to its result.
     ///
     /// The job is queued at once (it starts even if the future is not yet
-    /// polled); only when [`max_queued`](Builder::max_queued) jobs already
+    /// polled); only when [`max_queued`](CpuPoolBuilder::max_queued) jobs already
     /// wait does the returned future first wait, while polled, for room
     /// (backpressure; admission is not strictly FIFO). See [`Offload`] for
     /// panics and cancellation.
@@ -238,7 +239,7 @@ impl CpuPool {
     }
 
     /// Queues `work` right now, or returns `Err(Overloaded)` at once when
-    /// [`max_queued`](Builder::max_queued) jobs already wait (load
+    /// [`max_queued`](CpuPoolBuilder::max_queued) jobs already wait (load
     /// shedding). Without `max_queued` it always succeeds.
     ///
     /// Dropping the returned future before the job started cancels it.
@@ -369,8 +370,8 @@ pub struct PoolStats {
     pub completed: u64,
     /// Jobs whose work panicked (the panic went to the caller).
     pub panicked: u64,
-    /// Queued jobs skipped because their caller dropped the future before
-    /// they started.
+    /// Jobs skipped because their caller dropped the future before they
+    /// started (queued, or still waiting for admission).
     pub cancelled: u64,
     /// [`try_run`](CpuPool::try_run) calls shed with `Overloaded`.
     pub rejected: u64,
@@ -439,6 +440,11 @@ impl Counters {
     /// A queued job was cancelled before it started.
     pub(crate) fn skipped(&self) {
         self.queued.fetch_sub(1, Relaxed);
+        self.cancelled.fetch_add(1, Relaxed);
+    }
+
+    /// A job still waiting for admission was dropped (it never queued).
+    pub(crate) fn skipped_before_admission(&self) {
         self.cancelled.fetch_add(1, Relaxed);
     }
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use async_lock::SemaphoreGuardArc;
 use async_lock::futures::AcquireArc;
 
 use super::pool::{CpuPool, Shared};
+use crate::sync::{Mutex, MutexGuard};
 
 /// The payload of a panic inside the work, carried to the caller.
 type Panic = Box<dyn Any + Send + 'static>;
@@ -175,7 +176,7 @@ enum State {
 /// Like `run_in_executor` and `blocking::unblock`, the job is submitted
 /// when it is created, not when first polled: several `Offload`s created
 /// before awaiting the first run in parallel. (Only when a pool with
-/// [`max_queued`](super::Builder::max_queued) is full does `run` wait, while
+/// [`max_queued`](super::CpuPoolBuilder::max_queued) is full does `run` wait, while
 /// polled, for room.)
 ///
 /// - A panic inside the work resumes in the task that awaits this future
@@ -290,8 +291,12 @@ impl<T> Future for Offload<T> {
 
 impl<T> Drop for Offload<T> {
     fn drop(&mut self) {
-        if let State::Queued = self.state {
-            self.task.cancel();
+        match &self.state {
+            State::Queued => self.task.cancel(),
+            // Never admitted, so never queued: the work is dropped with
+            // `task`, unrun; it still counts as cancelled.
+            State::Admit { pool, .. } => pool.shared().stats.skipped_before_admission(),
+            State::Finished => {}
         }
     }
 }

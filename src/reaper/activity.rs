@@ -1,15 +1,15 @@
 //! One tracked thing ([`Entry`]) and the handle its code touches ([`Activity`]).
 
 use std::fmt;
-use std::sync::atomic::AtomicU8;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
 use super::shared::Shared;
 use crate::Reaped;
+use crate::sync::Mutex;
+use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::atomic::{AtomicU8, AtomicU64};
 
 /// Still tracked.
 pub(crate) const LIVE: u8 = 0;
@@ -86,7 +86,8 @@ impl Entry {
     /// `Some(error)` once the entry was reaped or its reaper closed.
     pub(crate) fn verdict(&self) -> Option<Reaped> {
         match self.state() {
-            REAPED | CLOSED => Some(Reaped::new(self.name.clone(), self.idle_at_end())),
+            REAPED => Some(Reaped::new(self.name.clone(), self.idle_at_end())),
+            CLOSED => Some(Reaped::closed(self.name.clone(), self.idle_at_end())),
             _ => None,
         }
     }

@@ -1,4 +1,4 @@
-//! [`Reaper`], its [`Builder`], and what it reports ([`Stats`], [`TaskInfo`]).
+//! [`Reaper`], its [`ReaperBuilder`], and what it reports ([`ReaperStats`], [`TaskInfo`]).
 
 use std::fmt;
 use std::future::Future;
@@ -66,10 +66,10 @@ impl Reaper {
     /// assert_eq!(reaper.ttl(), Duration::from_secs(5));
     /// ```
     pub fn new(ttl: Duration) -> Self {
-        Builder::new(ttl).build()
+        ReaperBuilder::new(ttl).build()
     }
 
-    /// A [`Builder`] to set the tick, a name or an `on_reap` hook.
+    /// A [`ReaperBuilder`] to set the tick, a name or an `on_reap` hook.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -80,8 +80,8 @@ impl Reaper {
     ///     .build();
     /// assert_eq!(reaper.tick(), Duration::from_millis(100));
     /// ```
-    pub fn builder(ttl: Duration) -> Builder {
-        Builder::new(ttl)
+    pub fn builder(ttl: Duration) -> ReaperBuilder {
+        ReaperBuilder::new(ttl)
     }
 
     /// Runs the future made by `task(activity)` under watch: it must call
@@ -159,7 +159,7 @@ impl Reaper {
     /// assert_eq!((stats.total, stats.finished, stats.tracked), (1, 1, 0));
     /// # });
     /// ```
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> ReaperStats {
         self.owner.shared.stats()
     }
 
@@ -169,9 +169,9 @@ impl Reaper {
     /// once. A reaper that stopped never leaves tasks silently unwatched.
     /// Idempotent; dropping the last clone does the same.
     ///
-    /// The `Reaped` of a task ended by `close` reports how long it had been
-    /// idle, normally less than the ttl, which tells it from a real reap;
-    /// [`Stats::closed`] counts them.
+    /// The `Reaped` of a task ended by `close` says so
+    /// ([`Reaped::is_closed`](crate::Reaped::is_closed)) and reports how long
+    /// it had been idle; [`ReaperStats::closed`] counts them.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -247,16 +247,16 @@ impl fmt::Debug for Reaper {
 /// assert!(format!("{reaper:?}").contains("sessions"));
 /// ```
 #[must_use = "a builder does nothing until `build()`"]
-pub struct Builder {
+pub struct ReaperBuilder {
     ttl: Duration,
     tick: Option<Duration>,
     name: Option<Arc<str>>,
     on_reap: Option<OnReap>,
 }
 
-impl Builder {
+impl ReaperBuilder {
     fn new(ttl: Duration) -> Self {
-        Builder {
+        ReaperBuilder {
             ttl,
             tick: None,
             name: None,
@@ -327,7 +327,9 @@ impl Builder {
     pub fn build(self) -> Reaper {
         let pace = Pace::new(self.ttl, self.tick);
         let shared = Arc::new(Shared::new(pace, self.name, self.on_reap));
-        if !driver::spawn(shared.clone()) {
+        // Under `--cfg async_guard_loom` there is no driver thread: the models tick by hand
+        // (`Reaper::__tick`), from loom threads.
+        if !cfg!(async_guard_loom) && !driver::spawn(shared.clone()) {
             shared.close(); // nothing would ever reap: fail loudly instead
         }
         Reaper {
@@ -336,9 +338,9 @@ impl Builder {
     }
 }
 
-impl fmt::Debug for Builder {
+impl fmt::Debug for ReaperBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
+        f.debug_struct("ReaperBuilder")
             .field("ttl", &self.ttl)
             .field("tick", &self.tick)
             .field("name", &self.name)
@@ -359,7 +361,7 @@ impl fmt::Debug for Builder {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Stats {
+pub struct ReaperStats {
     /// Tasks and watches tracked right now.
     pub tracked: usize,
     /// Tasks and watches ever tracked.

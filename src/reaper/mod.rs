@@ -90,8 +90,8 @@
 //!   do later `track`/`watch` calls at their first poll: a reaper that no
 //!   longer runs fails loudly instead of silently never reaping. If the
 //!   driver thread could not be started, the reaper is created closed.
-//!   Such a `Reaped` carries the task's actual idle time (normally below
-//!   the ttl); [`Stats::closed`] counts these.
+//!   Such a `Reaped` says so ([`Reaped::is_closed`](crate::Reaped::is_closed))
+//!   and carries the task's actual idle time; [`ReaperStats::closed`] counts these.
 //! - A task finishing in the same instant it is reaped returns its output.
 //! - Touching after the task finished, was reaped or its reaper closed is
 //!   allowed and does nothing.
@@ -125,5 +125,5 @@ mod shared;
 mod tracked;
 
 pub use activity::Activity;
-pub use handle::{Builder, Reaper, Stats, TaskInfo};
+pub use handle::{Reaper, ReaperBuilder, ReaperStats, TaskInfo};
 pub use tracked::{Idle, Tracked};

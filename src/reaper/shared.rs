@@ -2,15 +2,16 @@
 //! [`Activity`](super::Activity) handles.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::activity::{CLOSED, Entry, LEFT, LIVE, REAPED};
 use super::pace::Pace;
 use super::queue::Queue;
-use super::{Stats, TaskInfo};
+use super::{ReaperStats, TaskInfo};
+use crate::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{Mutex, MutexGuard};
 
 /// The `on_reap` hook.
 pub(crate) type OnReap = Arc<dyn Fn(&str, Duration) + Send + Sync>;
@@ -31,7 +32,7 @@ struct State {
     /// The driver, parked while nothing is tracked.
     driver: Option<Waker>,
     next_id: u64,
-    stats: Stats,
+    stats: ReaperStats,
     longest_idle: u64,
 }
 
@@ -44,7 +45,7 @@ impl Shared {
                 closed: false,
                 driver: None,
                 next_id: 0,
-                stats: Stats::default(),
+                stats: ReaperStats::default(),
                 longest_idle: 0,
             }),
             pace,
@@ -149,7 +150,9 @@ impl Shared {
                 // A panicking hook must not stop the reaper.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
             }
-            entry.wake();
+            // A panicking waker must not stop the driver (it would close
+            // the reaper for every task).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry.wake()));
         }
         self.pace.next_wake(stored_at)
     }
@@ -216,9 +219,9 @@ impl Shared {
             .collect()
     }
 
-    pub(crate) fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> ReaperStats {
         let st = self.lock();
-        Stats {
+        ReaperStats {
             tracked: st.queue.len(),
             longest_idle: self.pace.duration(st.longest_idle),
             ..st.stats

@@ -11,12 +11,13 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures_lite::FutureExt as _;
 
 use super::set::SetInner;
+use crate::sync::{Mutex, MutexGuard};
 
 /// What a panic carries (`std::panic::catch_unwind`'s error).
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -75,7 +76,7 @@ impl<T> Work<T> {
         let set = &*self.slot.set;
         match &outcome {
             Ok(v) if is_expired(v) => set.count_expired(),
-            Ok(_) => {} // derived from the end count
+            Ok(_) => set.count_completed(),
             Err(_) => set.count_panicked(),
         }
         let mut state = self.slot.lock();

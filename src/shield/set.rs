@@ -4,16 +4,27 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::handle::{Payload, Shielded, pair, run_work};
 use super::{Expired, background};
 use crate::Closed;
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use crate::sync::{Mutex, MutexGuard};
 
-/// A boxed unit future, what a user spawner receives.
+/// A boxed unit future, what a user spawner receives; see
+/// [`ShieldSet::with_spawner`].
+///
+/// ```
+/// use async_guard::shield::{BoxedWork, ShieldSet};
+/// fn on_smol(work: BoxedWork) {
+///     smol::spawn(work).detach();
+/// }
+/// let set = ShieldSet::with_spawner(on_smol);
+/// # let _ = set;
+/// ```
 pub type BoxedWork = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 type SpawnFn = dyn Fn(BoxedWork) + Send + Sync + 'static;
@@ -40,6 +51,10 @@ struct Padded<T>(T);
 struct Counters {
     started: Padded<AtomicU64>,
     ended: Padded<AtomicU64>,
+    /// Counted directly, not derived from `ended` minus the other outcomes:
+    /// two separate loads of moving counters can be arbitrarily far apart
+    /// (a preempted reader), and the derived value then goes backwards.
+    completed: Padded<AtomicU64>,
     rare: Padded<Rare>,
 }
 
@@ -72,6 +87,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SetInner {
     fn rare(&self) -> &Rare {
         &self.counters.rare.0
+    }
+
+    pub(crate) fn count_completed(&self) {
+        self.counters.completed.0.fetch_add(1, SeqCst);
     }
 
     pub(crate) fn count_panicked(&self) {
@@ -110,6 +129,7 @@ impl SetInner {
     /// updated); wakes the drains when nothing is left in flight.
     pub(crate) fn finish_one(&self) {
         self.counters.ended.0.fetch_add(1, SeqCst);
+        crate::sync::seqcst_point();
         // Pairs with `Idle::poll`, which sets the flag before its own last
         // look at the counters: one of the two sees the other.
         if self.rare().drain_waiting.load(SeqCst) && self.in_flight() == 0 {
@@ -305,6 +325,7 @@ impl ShieldSet {
         // Count first, then check `closed`: a `close` + `drain` that starts
         // after this check is guaranteed to see this work in flight.
         self.inner.counters.started.0.fetch_add(1, SeqCst);
+        crate::sync::seqcst_point();
         if self.inner.closed.load(SeqCst) {
             self.inner.rare().refused.fetch_add(1, SeqCst);
             self.inner.finish_one();
@@ -332,6 +353,7 @@ impl ShieldSet {
     /// ```
     pub fn close(&self) {
         self.inner.closed.store(true, SeqCst);
+        crate::sync::seqcst_point();
     }
 
     /// `true` after [`close`](ShieldSet::close).
@@ -381,10 +403,10 @@ impl ShieldSet {
                 inner.rare().abandoned.fetch_add(still_running, SeqCst);
             }
             DrainReport {
-                completed: after.completed - before.completed,
-                panicked: after.panicked - before.panicked,
-                expired: after.expired - before.expired,
-                lost: after.lost - before.lost,
+                completed: after.completed.saturating_sub(before.completed),
+                panicked: after.panicked.saturating_sub(before.panicked),
+                expired: after.expired.saturating_sub(before.expired),
+                lost: after.lost.saturating_sub(before.lost),
                 still_running,
             }
         }
@@ -462,7 +484,7 @@ impl Snapshot {
         Snapshot {
             started,
             in_flight: started.saturating_sub(ended),
-            completed: ended.saturating_sub(panicked + expired + lost + refused),
+            completed: inner.counters.completed.0.load(SeqCst),
             panicked,
             expired,
             lost,
@@ -492,6 +514,7 @@ impl Future for Idle {
             }
             self.inner.rare().drain_waiting.store(true, SeqCst);
         }
+        crate::sync::seqcst_point();
         // Registered and flagged before this second look, so the last
         // `finish_one` either is seen here or finds the waker above.
         if self.inner.in_flight() == 0 {

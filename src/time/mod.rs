@@ -32,7 +32,7 @@
 //! nested inside, whatever their own durations: the effective deadline is the
 //! earliest one. Code inside asks [`remaining`] or [`current_deadline`] how
 //! much time it has. An `Elapsed` caused by an enclosing deadline says so
-//! ([`Elapsed::is_enclosing`]).
+//! ([`Elapsed::is_enclosing`](crate::Elapsed::is_enclosing)).
 //!
 //! This works on every executor because a poll is synchronous: the deadline
 //! is published in a thread-local only while the parent polls its child, and

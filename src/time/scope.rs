@@ -118,7 +118,16 @@ pub(crate) fn enter_lazy<R>(
     d: Duration,
     f: impl FnOnce() -> R,
 ) -> (R, Option<Option<Instant>>) {
-    let lazy = u64::try_from(d.as_nanos()).unwrap_or(NEVER).min(NONE - 1);
+    let lazy = match u64::try_from(d.as_nanos()) {
+        Ok(n) if n < NONE - 1 => n,
+        // Too long to encode (centuries, `Duration::MAX`): resolve it now
+        // rather than clamp it into a finite deadline. `None` if `Instant`
+        // cannot represent it: never.
+        _ => {
+            let own = Instant::now().checked_add(d);
+            return (enter(earliest(enclosing, own), f), Some(own));
+        }
+    };
     let scope = Scope {
         at: encode(enclosing),
         lazy,

@@ -88,6 +88,20 @@ macro_rules! gap_stream {
             }
 
             /// Gives the inner stream back.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use async_guard::StreamExt as _;
+            /// use futures_lite::{stream, StreamExt};
+            /// # futures_lite::future::block_on(async {
+            /// let gap = Duration::from_secs(1);
+            /// // Same method on both per-gap adaptors:
+            /// let inner = stream::iter([1, 2]).timeout_each(gap).into_inner();
+            /// assert_eq!(inner.collect::<Vec<_>>().await, [1, 2]);
+            /// let inner = stream::iter([3]).idle_timeout(gap).into_inner();
+            /// assert_eq!(inner.collect::<Vec<_>>().await, [3]);
+            /// # });
+            /// ```
             pub fn into_inner(self) -> S {
                 self.inner.stream
             }
