@@ -1709,10 +1709,10 @@ while this runner was written; the tables above say, for this run, whether each 
   this machine, and no slice can beat it; yielding on *every* iteration (the most a loop can do)
   does not reliably beat it either. A beat that falls due mid-slice waits for the rest of the slice
   (plus the slice's overshoot of up to about a quarter, from the budget's adaptive clock sampling)
-  and then for the timer wake-up, so its worst case is roughly the slice plus the floor's worst.
-  A worst case under 1 ms with a 500 µs slice therefore needs a floor well under half a
-  millisecond, which this shared machine does not give consistently; a smaller slice trades
-  overhead for lag.
+  and then for the timer wake-up, and any preemption of the loop's thread by other processes adds
+  to that: its worst case is at least the slice plus the floor. A worst case under 1 ms with a
+  500 µs slice therefore needs a floor well under half a millisecond and no preemption, which
+  this shared machine does not give consistently; a smaller slice trades overhead for lag.
   A heartbeat that becomes due mid-slice waits for the slice to end, so with a 500 µs slice its p50
   is of the order of the slice; the 1024-iteration counters yield every ~10 µs of this tiny body,
   which buys a lower p50 with a far higher yield rate (and would starve others with a heavier body).
@@ -1721,9 +1721,9 @@ while this runner was written; the tables above say, for this run, whether each 
   more per acquire (strict FIFO with weights, `max_waiting` shedding, `close`, `set_limit`, wait-time
   statistics), which shows in the uncontended and contended rows. In the contended profile a visible
   share of the samples is `clock_gettime`, read for the wait-time statistics of every acquire that
-  waits; `main` carries an interim merge of the limit cure, whose branch is still being tuned, so
+  waits; the limit cure was still being tuned on its own branch while this report was written, so
   this report leaves `src/limit/` alone. With many waiters queued (scaling table) its cost per
-  waiter is at par with the semaphore's.
+  waiter stays flat in the number of waiters, like the semaphore's.
 - **gateway.** The two modes see the same offered load, but not the same sessions: the guarded
   server sheds, times out and reaps clients that the naive one keeps (and answers late or never),
   so latency percentiles are over different sets; lost transcripts and unanswered clients are the
