@@ -12,7 +12,6 @@
 //! bench also prints an *interleaved* comparison (contenders take turns in
 //! short batches; best batch kept), which is fairer under noisy load.
 
-use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,40 +23,9 @@ use futures_lite::future::block_on;
 
 const JOBS: usize = 10_000;
 
-/// Pure CPU work: `rounds` steps of an xorshift, kept alive by `black_box`.
-fn cpu_work(rounds: u64) -> u64 {
-    let mut x = black_box(0x9E37_79B9_7F4A_7C15u64);
-    for _ in 0..rounds {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-    }
-    black_box(x)
-}
-
-/// The number of rounds that takes about 50 us on one (idle) core: the
-/// fastest of several timings, as the machine is shared.
-fn calibrate_50us() -> (u64, Duration) {
-    let probe = 100_000;
-    let fastest = (0..30)
-        .map(|_| {
-            let t = Instant::now();
-            cpu_work(probe);
-            t.elapsed()
-        })
-        .min()
-        .unwrap();
-    let rounds = (probe as f64 * 50e-6 / fastest.as_secs_f64()) as u64;
-    let cost = (0..200)
-        .map(|_| {
-            let t = Instant::now();
-            cpu_work(rounds);
-            t.elapsed()
-        })
-        .min()
-        .unwrap();
-    (rounds, cost)
-}
+#[path = "support/offload.rs"]
+mod workloads;
+use workloads::{calibrate_50us, cpu_work};
 
 type Submit = fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64>>>;
 

@@ -18,16 +18,15 @@
 //! before the groups run.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_guard::reaper::{Activity, Idle, Reaper};
+use async_guard::reaper::Reaper;
 use criterion::{BenchmarkId, Criterion};
 
 /// Counts live heap bytes, to measure bytes per tracked task.
@@ -51,52 +50,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The seed's design: `task_activity[name] = time.time()` and a monitor that
-/// scans every entry on every tick.
-struct SeedMonitor {
-    activity: Mutex<HashMap<u64, Instant>>,
-    ttl: Duration,
-}
-
-impl SeedMonitor {
-    fn new(ttl: Duration) -> Self {
-        SeedMonitor {
-            activity: Mutex::new(HashMap::new()),
-            ttl,
-        }
-    }
-    fn touch(&self, id: u64) {
-        self.activity.lock().unwrap().insert(id, Instant::now());
-    }
-    fn remove(&self, id: u64) {
-        self.activity.lock().unwrap().remove(&id);
-    }
-    /// One monitor tick: returns the ids idle for longer than the ttl.
-    fn scan(&self, expired: &mut Vec<u64>) {
-        let now = Instant::now();
-        let mut map = self.activity.lock().unwrap();
-        for (&id, &last) in map.iter() {
-            if now.duration_since(last) > self.ttl {
-                expired.push(id);
-            }
-        }
-        for id in expired.iter() {
-            map.remove(id);
-        }
-    }
-}
-
-/// So long that the real driver (a period is a third of a tick, at least
-/// `ttl / 1536`) never ticks during the benchmark: `__tick` is the only clock.
-const LONG_TTL: Duration = Duration::from_secs(1_000_000);
-
-/// How many periods after its last touch an entry of `reaper` is due
-/// (mirrors `pace.rs`: ttl rounded up to periods, plus one, plus the
-/// period of the touch itself).
-fn due_after(reaper: &Reaper) -> u64 {
-    let period = (reaper.tick() / 3).as_nanos();
-    (reaper.ttl().as_nanos().div_ceil(period) + 2) as u64
-}
+#[path = "support/reaper.rs"]
+mod workloads;
+use workloads::{LONG_TTL, Population, SeedMonitor};
 
 fn group<'a>(
     c: &'a mut Criterion,
@@ -152,76 +108,6 @@ fn track_finish(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// `n` watched entries on a reaper stepped by hand, all due in one period.
-struct Population {
-    reaper: Reaper,
-    entries: Vec<(Activity, Idle)>,
-    due_after: u64,
-    clock: u64,
-    next_due: u64,
-}
-
-impl Population {
-    fn new(n: usize, tick: Duration) -> Self {
-        let reaper = Reaper::builder(LONG_TTL).tick(tick).build();
-        let name: Arc<str> = Arc::from("t");
-        let entries = (0..n).map(|_| reaper.watch(name.clone())).collect();
-        let due_after = due_after(&reaper);
-        Population {
-            reaper,
-            entries,
-            due_after,
-            clock: 0,
-            next_due: due_after,
-        }
-    }
-
-    /// One tick; if it is the due one, everything was touched just before
-    /// (untimed), so it re-buckets all entries and reaps none.
-    fn tick(&mut self) -> Duration {
-        if self.clock + 1 == self.next_due {
-            self.entries.iter().for_each(|(a, _)| a.touch());
-            self.next_due = self.clock + self.due_after;
-        }
-        let start = Instant::now();
-        self.reaper.__tick();
-        let took = start.elapsed();
-        self.clock += 1;
-        took
-    }
-
-    /// Times `iters` ticks where nothing is due; the re-bucketing tick that
-    /// comes once per ttl runs untimed. (Criterion sizes `iters` by wall
-    /// time, untimed work included, so this stays within its time budget.)
-    fn empty_ticks(&mut self, iters: u64) -> Duration {
-        let mut total = Duration::ZERO;
-        let mut left = iters;
-        while left > 0 {
-            if self.clock + 1 == self.next_due {
-                self.tick();
-            }
-            // A run of empty ticks up to the next due one, timed as a batch.
-            let run = left.min(self.next_due - self.clock - 1);
-            let start = Instant::now();
-            for _ in 0..run {
-                self.reaper.__tick();
-            }
-            total += start.elapsed();
-            self.clock += run;
-            left -= run;
-        }
-        assert_eq!(self.reaper.stats().reaped, 0);
-        total
-    }
-
-    /// Times `iters` consecutive ticks, re-bucketing ones included.
-    fn all_ticks(&mut self, iters: u64) -> Duration {
-        let total = (0..iters).map(|_| self.tick()).sum();
-        assert_eq!(self.reaper.stats().reaped, 0);
-        total
-    }
 }
 
 fn ticks(c: &mut Criterion) {

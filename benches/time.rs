@@ -11,34 +11,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_guard::time::timeout;
-use async_io::Timer;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use futures_lite::FutureExt as _;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// The raw idiom every smol user writes.
-fn raw_timeout<F: Future>(d: Duration, f: F) -> impl Future<Output = Option<F::Output>> {
-    async move { Some(f.await) }.or(async move {
-        Timer::after(d).await;
-        None
-    })
-}
-
-/// A future that is pending once (waking itself) and then ready.
-struct YieldOnce(bool);
-impl Future for YieldOnce {
-    type Output = u32;
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.0 {
-            Poll::Ready(1)
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
+#[path = "support/time.rs"]
+mod workloads;
+use workloads::{YieldOnce, raw_timeout};
 
 fn poll_to_end<F: Future>(f: F) -> F::Output {
     let mut cx = Context::from_waker(Waker::noop());
