@@ -40,14 +40,33 @@ fn check(report: &report::Report) {
     assert!(report.violations().is_empty(), "{:?}", report.violations());
     let served = report.server["3 served"];
     assert!(served > 0, "no session was served");
-    assert!(
-        report.server["8 malformed"] > 0,
-        "garbage clients were not rejected"
-    );
-    assert!(
-        report.server["6 reaped (idle)"] > 0,
-        "stalling clients were not reaped"
-    );
+    // How many sessions of each behaviour got each answer depends on the
+    // machine's speed (a loaded machine sheds more); what each behaviour
+    // may get does not.
+    let got = |b: client::Behaviour, a: client::Answer| {
+        report
+            .answers
+            .get(&b)
+            .and_then(|m| m.get(&a))
+            .copied()
+            .unwrap_or(0)
+    };
+    let only = |b: client::Behaviour, allowed: &[client::Answer]| {
+        if let Some(m) = report.answers.get(&b) {
+            for (a, n) in m {
+                assert!(allowed.contains(a), "{n} {b:?} clients got {a:?}");
+            }
+        }
+    };
+    use client::{Answer as A, Behaviour as B};
+    only(B::Garbage, &[A::Error, A::Busy]);
+    only(B::Stalling, &[A::Timeout, A::Busy]);
+    only(B::Slow, &[A::Timeout, A::Busy]);
+    only(B::Disconnecting, &[A::HungUp, A::Busy]);
+    // Every garbage client that was not shed was rejected as malformed, and
+    // every stalling client that was admitted was reaped.
+    assert_eq!(report.server["8 malformed"], got(B::Garbage, A::Error));
+    assert!(report.server["6 reaped (idle)"] >= got(B::Stalling, A::Timeout));
     assert_eq!(report.persisted, report.expected);
     assert!(report.expected > 0);
 }
