@@ -452,3 +452,46 @@ mod properties {
         }
     }
 }
+
+/// Polls its inner future, then blocks the thread for `stall` after the
+/// first poll that leaves it pending (a preemption between two checks).
+struct StallAfterFirstPoll<F> {
+    inner: std::pin::Pin<Box<F>>,
+    stall: Option<Duration>,
+}
+
+impl<F: Future> Future for StallAfterFirstPoll<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let out = self.inner.as_mut().poll(cx);
+        if out.is_pending() {
+            if let Some(d) = self.stall.take() {
+                std::thread::sleep(d);
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn nested_timeouts_agree_on_a_shared_deadline_even_if_preempted_between_checks() {
+    runtimes::all(|| async {
+        // The thread stalls after the inner timeout checked the (shared)
+        // deadline and before the outer one does: both must still agree,
+        // so the inner reports the enclosing deadline and the outer
+        // returns the inner's result.
+        let r = timeout(20 * MS, async {
+            StallAfterFirstPoll {
+                inner: Box::pin(timeout(Duration::from_secs(60), pending::<()>())),
+                stall: Some(40 * MS),
+            }
+            .await
+        })
+        .await;
+        let inner = r.expect("the outer timeout returns the inner's result");
+        assert!(inner.unwrap_err().is_enclosing());
+    });
+}

@@ -20,9 +20,6 @@ pub(crate) struct Deadline {
     own: Option<Instant>,
     /// A duration whose clock has not started yet.
     not_started: Option<Duration>,
-    /// The clock reading taken when a lazy clock started in this poll, so
-    /// that the timer check right after needs no second reading.
-    started_at: Option<Instant>,
     sleep: Sleep,
 }
 
@@ -82,11 +79,9 @@ impl Deadline {
         if out.is_pending() {
             match resolved {
                 Some(own) => self.set(own),
-                None => {
-                    let now = Instant::now();
-                    self.set(now.checked_add(d));
-                    self.started_at = Some(now);
-                }
+                // The frame's clock reading: the timer check right after
+                // reuses it instead of reading the clock again.
+                None => self.set(scope::now().checked_add(d)),
             }
         }
         out
@@ -101,7 +96,7 @@ impl Deadline {
             self.sleep.cancel();
             return Poll::Pending;
         };
-        let now = self.started_at.take().unwrap_or_else(Instant::now);
+        let now = scope::now();
         match self.sleep.poll_until(at, now, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
@@ -115,7 +110,7 @@ impl Deadline {
     /// `true` if the effective deadline already passed (reads the clock
     /// only when there is a deadline).
     pub(crate) fn passed(&self) -> bool {
-        scope::earliest(self.own(), scope::current()).is_some_and(|at| Instant::now() >= at)
+        scope::earliest(self.own(), scope::current()).is_some_and(|at| scope::now() >= at)
     }
 
     /// Forgets the timer registration (after completion).

@@ -132,14 +132,18 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        // The inner future always gets its poll first: a result that is
-        // ready wins over a deadline that passed at the same time.
-        if let Poll::Ready(out) = this.deadline.scoped(|| this.future.poll(cx)) {
-            this.deadline.disarm();
-            return Poll::Ready(Ok(out));
-        }
-        this.deadline.poll_expired(cx).map(Err)
+        // One clock reading for every deadline check of this poll, nested
+        // timeouts included (see `scope::frame`).
+        super::scope::frame(move || {
+            let this = self.project();
+            // The inner future always gets its poll first: a result that is
+            // ready wins over a deadline that passed at the same time.
+            if let Poll::Ready(out) = this.deadline.scoped(|| this.future.poll(cx)) {
+                this.deadline.disarm();
+                return Poll::Ready(Ok(out));
+            }
+            this.deadline.poll_expired(cx).map(Err)
+        })
     }
 }
 

@@ -30,7 +30,11 @@
 //! A deadline is a *scope*, as in Trio or Go's `context`: while a
 //! [`Timeout`] polls its inner future, its deadline bounds every timeout
 //! nested inside, whatever their own durations: the effective deadline is the
-//! earliest one. Code inside asks [`remaining`] or [`current_deadline`] how
+//! earliest one. All deadline checks within one poll share one clock
+//! reading, so when a shared deadline passes, the innermost timeout (polled
+//! first) reports it with `is_enclosing() == true` and the enclosing one
+//! returns that result, however long the thread was preempted in between.
+//! Code inside asks [`remaining`] or [`current_deadline`] how
 //! much time it has. An `Elapsed` caused by an enclosing deadline says so
 //! ([`Elapsed::is_enclosing`](crate::Elapsed::is_enclosing)).
 //!

@@ -70,6 +70,56 @@ fn decode(at: u64) -> Option<Instant> {
     }
 }
 
+thread_local! {
+    /// How many timeouts are polling on this thread right now, and the
+    /// clock reading they share (taken by the first that needed one).
+    static FRAME: Cell<(u32, Option<Instant>)> = const { Cell::new((0, None)) };
+}
+
+/// Runs one poll of a timeout. All deadline checks inside the outermost
+/// such poll use one clock reading ([`now`]), so nested timeouts agree on
+/// whether a shared deadline has passed: the innermost, polled first,
+/// reports it (`Elapsed::is_enclosing`), and no enclosing timeout can see it
+/// expire while the inner one, a moment earlier, did not.
+#[inline]
+pub(crate) fn frame<R>(f: impl FnOnce() -> R) -> R {
+    /// Leaves the frame even if `f` panics; the outermost forgets the clock.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            FRAME.with(|c| {
+                let (depth, now) = c.get();
+                c.set(if depth <= 1 {
+                    (0, None)
+                } else {
+                    (depth - 1, now)
+                });
+            });
+        }
+    }
+    FRAME.with(|c| {
+        let (depth, now) = c.get();
+        c.set((depth + 1, now));
+    });
+    let _leave = Leave;
+    f()
+}
+
+/// The clock reading shared by the current poll frame (read on first use).
+#[inline]
+pub(crate) fn now() -> Instant {
+    FRAME.with(|c| match c.get() {
+        (_, Some(now)) => now,
+        (depth, None) => {
+            let now = Instant::now();
+            if depth > 0 {
+                c.set((depth, Some(now)));
+            }
+            now
+        }
+    })
+}
+
 /// The effective deadline of the enclosing scopes, if any.
 #[inline]
 pub(crate) fn current() -> Option<Instant> {
@@ -78,7 +128,7 @@ pub(crate) fn current() -> Option<Instant> {
         if scope.lazy == NONE {
             return decode(scope.at);
         }
-        let own = Instant::now().checked_add(Duration::from_nanos(scope.lazy));
+        let own = now().checked_add(Duration::from_nanos(scope.lazy));
         let own = encode(own);
         let at = scope.at.min(own);
         cell.set(Scope {
@@ -124,7 +174,7 @@ pub(crate) fn enter_lazy<R>(
         // rather than clamp it into a finite deadline. `None` if `Instant`
         // cannot represent it: never.
         _ => {
-            let own = Instant::now().checked_add(d);
+            let own = now().checked_add(d);
             return (enter(earliest(enclosing, own), f), Some(own));
         }
     };

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_lite::Stream;
 
 use super::deadline::Deadline;
+use super::scope;
 use crate::Elapsed;
 
 pin_project_lite::pin_project! {
@@ -111,7 +112,7 @@ macro_rules! gap_stream {
             type Item = Result<S::Item, Elapsed>;
 
             fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-                self.project().inner.poll_gap(cx)
+                scope::frame(move || self.project().inner.poll_gap(cx))
             }
         }
 
@@ -232,6 +233,15 @@ impl<S: Stream> Stream for WithDeadline<S> {
     type Item = Result<S::Item, Elapsed>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        scope::frame(move || self.poll_frame(cx))
+    }
+}
+
+impl<S: Stream> WithDeadline<S> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<S::Item, Elapsed>>> {
         let this = self.project();
         if *this.done {
             return Poll::Ready(None);
