@@ -293,13 +293,7 @@ fn a_panicking_tracked_task_leaves_nothing() {
         panic_message(&*caught.unwrap_err()),
         "tracked task panicked"
     );
-    let s = reaper.stats();
-    assert_eq!(s.tracked, 0, "{s:?}");
-    assert_eq!(
-        s.total,
-        s.finished + s.dropped + s.reaped + s.closed,
-        "{s:?}"
-    );
+    support::assert_reaper_settled(&reaper);
     assert!(reaper.snapshot().is_empty());
     let again = within(LIMIT, "reaper after panic", {
         let r = reaper.clone();
@@ -359,13 +353,7 @@ fn a_tracked_task_that_tracks_with_the_same_reaper() {
     assert_eq!(inner, Err("inner".to_owned()));
     assert!(hook_calls.load(SeqCst) >= 1);
     slot.lock().unwrap().take(); // break the hook -> reaper cycle
-    let s = reaper.stats();
-    assert_eq!(s.tracked, 0, "{s:?}");
-    assert_eq!(
-        s.total,
-        s.finished + s.dropped + s.reaped + s.closed,
-        "{s:?}"
-    );
+    support::assert_reaper_settled(&reaper);
 }
 
 /// Use after close: `Activity::touch` on a closed reaper does nothing;

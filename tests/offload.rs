@@ -1,4 +1,5 @@
 mod runtimes;
+mod support;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -281,15 +282,6 @@ fn odd_settings_are_defined() {
 }
 
 #[cfg(target_os = "linux")]
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.starts_with(prefix))
-        .count()
-}
-
-#[cfg(target_os = "linux")]
 #[test]
 fn shutdown_finishes_queued_jobs_and_threads_exit() {
     runtimes::each(|rt| async move {
@@ -300,7 +292,7 @@ fn shutdown_finishes_queued_jobs_and_threads_exit() {
         let jobs: Vec<_> = (0..10u64)
             .map(|i| pool.try_run(move || i).unwrap())
             .collect();
-        assert!(threads_named(&name) >= 1);
+        assert!(support::threads_named(&name) >= 1);
         drop(pool); // never blocks, even with jobs queued
         release.send(()).unwrap();
         block.await;
@@ -310,7 +302,7 @@ fn shutdown_finishes_queued_jobs_and_threads_exit() {
         }
         assert_eq!(sum, 45);
         let until = Instant::now() + Duration::from_secs(5);
-        while threads_named(&name) > 0 {
+        while support::threads_named(&name) > 0 {
             assert!(Instant::now() < until, "pool threads leaked");
             async_io::Timer::after(Duration::from_millis(2)).await;
         }

@@ -648,18 +648,9 @@ mod offload {
         // No leaked thread: with the last handle gone, the pool's exit.
         #[cfg(target_os = "linux")]
         assert!(
-            eventually(BOUND, || threads_named("tortured") == 0),
+            eventually(BOUND, || crate::support::threads_named("tortured") == 0),
             "pool threads leaked"
         );
-    }
-
-    #[cfg(target_os = "linux")]
-    fn threads_named(prefix: &str) -> usize {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|comm| comm.starts_with(prefix))
-            .count()
     }
 
     #[test]
@@ -703,13 +694,7 @@ mod reaper {
             !reaper.snapshot().iter().any(|t| t.id == id),
             "entry {id} still in the reaper"
         );
-        let s = reaper.stats();
-        assert_eq!(s.tracked, 0, "{s:?}");
-        assert_eq!(
-            s.total,
-            s.finished + s.dropped + s.reaped + s.closed,
-            "{s:?}"
-        );
+        crate::support::assert_reaper_settled(reaper);
     }
 
     #[test]

@@ -64,3 +64,25 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_default()
 }
+
+/// Asserts a reaper's books: nothing still tracked, and every task it ever
+/// tracked ended one way (finished, dropped, reaped or closed).
+pub fn assert_reaper_settled(reaper: &async_guard::Reaper) {
+    let s = reaper.stats();
+    assert_eq!(s.tracked, 0, "{s:?}");
+    assert_eq!(
+        s.total,
+        s.finished + s.dropped + s.reaped + s.closed,
+        "{s:?}"
+    );
+}
+
+/// How many threads of this process have a name starting with `prefix`.
+#[cfg(target_os = "linux")]
+pub fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with(prefix))
+        .count()
+}
