@@ -21,13 +21,9 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 
-use crate::time::{self, IdleTimeout, Timeout, TimeoutEach, WithDeadline};
-// ---- shield ----
-use crate::shield::{self, Expired, Shielded};
-// ---- end shield ----
-// ---- budget ----
 use crate::budget::{Budget, Cooperative, DetectStalls};
-// ---- end budget ----
+use crate::shield::{self, Expired, Shielded};
+use crate::time::{self, IdleTimeout, Timeout, TimeoutEach, WithDeadline};
 
 /// Cures for any [`Future`]: timeouts ([`time`](crate::time)), shields
 /// ([`shield`](crate::shield)) and stall detection
@@ -81,7 +77,6 @@ pub trait FutureExt: Future + Sized {
         time::timeout_at(at, self)
     }
 
-    // ---- shield ----
     /// Runs the future as shielded work that survives its caller; see
     /// [`shield::shield`].
     ///
@@ -117,9 +112,7 @@ pub trait FutureExt: Future + Sized {
     {
         shield::shield_within(grace, self)
     }
-    // ---- end shield ----
 
-    // ---- budget ----
     /// Times every poll of this future and calls `hook(name, duration)` for
     /// each poll that took `threshold` or longer; see [`DetectStalls`].
     ///
@@ -139,7 +132,6 @@ pub trait FutureExt: Future + Sized {
     {
         DetectStalls::new(self, threshold, hook)
     }
-    // ---- end budget ----
 }
 
 impl<F: Future> FutureExt for F {}
@@ -220,7 +212,6 @@ pub trait StreamExt: Stream + Sized {
         WithDeadline::new(self, Some(at))
     }
 
-    // ---- budget ----
     /// Yields to the executor after every `n` consecutive ready items
     /// (`0` counts as `1`), so an always-ready stream cannot monopolise its
     /// task; see [`Cooperative`].
@@ -251,9 +242,7 @@ pub trait StreamExt: Stream + Sized {
     fn cooperative_with(self, budget: Budget) -> Cooperative<Self> {
         Cooperative::new(self, budget)
     }
-    // ---- end budget ----
 
-    // ---- limit ----
     /// Maps each item through the async function `f`, with at most `limit`
     /// calls in flight, yielding the outputs in input order; see
     /// [`MapLimited`](crate::limit::MapLimited).
@@ -276,7 +265,6 @@ pub trait StreamExt: Stream + Sized {
     {
         crate::limit::MapLimited::new(self, limit, f)
     }
-    // ---- end limit ----
 }
 
 impl<S: Stream> StreamExt for S {}
