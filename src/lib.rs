@@ -125,26 +125,31 @@
 //!
 //! # Background threads
 //!
-//! The crate starts a few threads, each on first use of the feature that
-//! needs it (none at all if you only use, say, [`Limiter::acquire`] and
-//! [`Budget`]):
+//! Every cure shares one small runtime core (`src/rt/`): one clock, one
+//! timer and one background executor. The crate starts a few threads, each
+//! on first use of the feature that needs it (none at all if you only use,
+//! say, [`Limiter::acquire`] and [`Budget`]):
 //!
 //! | thread name | started when | lives |
 //! |---|---|---|
-//! | `async-guard-timer` | the first timeout that stays pending (also [`Limiter::acquire_timeout`], [`shield::shield_within`], drains): one coarse, process-wide timer with 1 ms buckets | for the process; parked when no timeout is pending |
+//! | `guard-timer` | the first deadline that stays pending: timeouts, [`time::sleep`], [`Limiter::acquire_timeout`], [`shield::shield_within`], drains, reaper ticks, [`LagProbe`] beats; one coarse, process-wide timer with 1 ms ticks | for the process; parked when nothing is due |
+//! | `guard-runtime` | the first [`Reaper`] built or the first work shielded on the crate's executor ([`shield::shield`], [`ShieldSet::new`]; not [`ShieldSet::with_spawner`]) | for the process; one `async_executor::Executor` running one driver task per reaper and the shielded work |
 //! | `offload-N` (or `{name}-N` of [`CpuPool::builder`]) | a job is queued and no pool thread is idle, up to the pool's thread count | until the pool shuts down (last [`CpuPool`] handle dropped, queue drained); the global pool's for the process |
-//! | `async-guard-shield` | the first work shielded on the crate's executor ([`shield::shield`], [`ShieldSet::new`]; not [`ShieldSet::with_spawner`]) | for the process; one `async_executor::Executor` |
-//! | `async-guard-reaper` | the first [`Reaper`] built | for the process; one executor running one driver task per reaper |
 //!
-//! `async-io` starts its own `async-io` reactor thread the first time its
-//! reactor is used (by the shield and reaper threads, which run under
-//! `async_io::block_on`, or by a [`LagProbe`] heartbeat's timer), and
-//! [`offload::unblock`] uses `blocking`'s pool. If the OS refuses a thread,
-//! the CPU pool runs its queue on the submitting thread, the shield executor
-//! moves to `blocking`'s pool, and a reaper is created closed (its tasks end
-//! with [`Reaped`]) rather than never reaping; only the timer thread has no
-//! fallback (the timeout that needed it panics).
+//! [`offload::unblock`] uses `blocking`'s pool, and `async-io` starts its
+//! own reactor thread if your code uses its timers or sockets.
 //!
+//! **When the OS refuses a thread** (a `ulimit -u`, a container's pid
+//! limit), one policy holds everywhere: the work that needed the thread
+//! stays queued and the start is retried (every 10 ms by the timer thread,
+//! and at the next use), so the work runs late once threads are available;
+//! the caller is never blocked or spun, a CPU job is never run inline on
+//! the caller's event loop, nothing is disabled for the rest of the process
+//! (a [`Reaper`] built during the shortage starts reaping when its driver
+//! can run), and `blocking`'s pool is never borrowed for a never-ending
+//! task. If the timer thread itself cannot start, pending deadlines fire
+//! late (at the next timer use after the shortage), never early.
+
 //! # Cancellation safety
 //!
 //! Dropping any future of this crate at any `.await` leaks nothing: no
@@ -191,14 +196,14 @@ mod ext;
 pub mod limit;
 pub mod offload;
 pub mod reaper;
+mod rt;
 pub mod shield;
 mod sync;
 pub mod time;
-mod wheel;
 
 #[cfg(async_guard_loom)]
 #[doc(hidden)]
-pub use wheel::model as __loom_wheel;
+pub use rt::timer::model as __loom_wheel;
 
 pub use budget::{Budget, LagProbe};
 pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};

@@ -156,10 +156,13 @@ fn nested_scopes_earliest_wins() {
         assert!(e.is_enclosing());
         assert_eq!(e.deadline(), outer_at);
 
-        // Equal: reported as the inner's own deadline.
+        // Equal: the deadline belongs to the outermost scope (as in asyncio
+        // and Trio), so the inner reports it as an enclosing one.
         let at = Instant::now() + 10 * MS;
         let r = timeout_at(at, timeout_at(at, pending::<()>())).await;
-        assert!(!r.unwrap().unwrap_err().is_enclosing());
+        let e = r.unwrap().unwrap_err();
+        assert!(e.is_enclosing());
+        assert_eq!(e.deadline(), at);
     });
 }
 
@@ -195,7 +198,7 @@ fn remaining_inside_and_outside_scopes() {
 }
 
 #[test]
-fn a_lazy_clock_is_the_same_deadline_for_parent_and_children() {
+fn a_relative_timeout_is_the_same_deadline_for_parent_and_children() {
     runtimes::all(|| async {
         let before = Instant::now();
         let (seen_tx, seen_rx) = async_channel::bounded(1);
@@ -477,12 +480,13 @@ impl<F: Future> Future for StallAfterFirstPoll<F> {
 }
 
 #[test]
-fn nested_timeouts_agree_on_a_shared_deadline_even_if_preempted_between_checks() {
+fn a_deadline_that_passes_between_two_checks_is_reported_by_the_outer_timeout() {
     runtimes::all(|| async {
         // The thread stalls after the inner timeout checked the (shared)
-        // deadline and before the outer one does: both must still agree,
-        // so the inner reports the enclosing deadline and the outer
-        // returns the inner's result.
+        // deadline and before the outer one does. Each check reads the
+        // clock when it is made: the inner saw time left, the outer sees
+        // its own deadline passed and reports it, once, on that deadline.
+        let start = Instant::now();
         let r = timeout(20 * MS, async {
             StallAfterFirstPoll {
                 inner: Box::pin(timeout(Duration::from_secs(60), pending::<()>())),
@@ -491,7 +495,133 @@ fn nested_timeouts_agree_on_a_shared_deadline_even_if_preempted_between_checks()
             .await
         })
         .await;
-        let inner = r.expect("the outer timeout returns the inner's result");
-        assert!(inner.unwrap_err().is_enclosing());
+        let e = r.expect_err("the outer deadline passed during the stall");
+        assert!(!e.is_enclosing());
+        assert!(e.deadline() >= start + 20 * MS && e.deadline() <= Instant::now());
+    });
+}
+
+/// Runs `body` on a thread of its own and fails (instead of hanging the
+/// suite) if it does not finish within `limit`.
+fn on_watchdog<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(body());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what}: still running after {limit:?} (a hang)"))
+}
+
+/// Regression (runtime core, item 1): a `block_on` nested inside the body
+/// of a timeout used to reuse the clock reading of the outer poll and park
+/// forever on a timer it believed pending.
+#[test]
+fn block_on_nested_in_a_timeout_sees_time_move() {
+    on_watchdog(Duration::from_secs(20), "nested block_on", || {
+        runtimes::all(|| async {
+            let inner = timeout(Duration::from_secs(30), async {
+                futures_lite::future::block_on(timeout(20 * MS, pending::<()>()))
+            })
+            .await
+            .expect("the outer timeout has 30 s");
+            assert!(inner.is_err(), "the nested 20 ms timeout fires");
+
+            // The same through a limiter that has no permit left.
+            let limiter = async_guard::Limiter::new(1);
+            let _held = limiter.acquire().await.unwrap();
+            let got = timeout(Duration::from_secs(30), async {
+                futures_lite::future::block_on(limiter.acquire_timeout(20 * MS))
+            })
+            .await
+            .unwrap();
+            assert!(got.unwrap_err().is_elapsed());
+        });
+    });
+}
+
+/// Regression (item 1, CPU pool): a job that blocks on a timeout, offloaded
+/// from inside a timeout.
+#[test]
+fn an_offloaded_job_blocking_on_a_timeout_finishes() {
+    on_watchdog(Duration::from_secs(20), "offloaded block_on", || {
+        runtimes::all(|| async {
+            let r = timeout(
+                Duration::from_secs(30),
+                async_guard::offload(|| {
+                    futures_lite::future::block_on(timeout(20 * MS, pending::<()>())).is_err()
+                }),
+            )
+            .await;
+            assert_eq!(r, Ok(true));
+        });
+    });
+}
+
+/// Regression (item 2): a whole-stream deadline on an always-ready stream
+/// consumed inside a timeout used to spin forever.
+#[test]
+fn an_always_ready_stream_stops_at_its_deadline_inside_a_timeout() {
+    on_watchdog(Duration::from_secs(20), "always-ready stream", || {
+        runtimes::all(|| async {
+            let at = Instant::now() + 30 * MS;
+            let items = timeout(Duration::from_secs(30), async {
+                stream::repeat(1u8).deadline(at).count().await
+            })
+            .await
+            .unwrap();
+            assert!(items > 0);
+            assert!(Instant::now() >= at);
+        });
+    });
+}
+
+/// Regression (item 3): inside an outer timeout, after a deadline check
+/// and 200 ms of synchronous work, a fresh 100 ms timeout fired at once.
+#[test]
+fn a_fresh_timeout_after_synchronous_work_is_not_early() {
+    runtimes::all(|| async {
+        timeout(Duration::from_secs(30), async {
+            let _ = timeout(Duration::from_secs(10), ready(())).await;
+            std::thread::sleep(200 * MS); // synchronous work
+            let start = Instant::now();
+            let e = timeout(100 * MS, pending::<()>()).await.unwrap_err();
+            assert!(
+                start.elapsed() >= 100 * MS,
+                "fired after {:?}",
+                start.elapsed()
+            );
+            assert!(Instant::now() >= e.deadline());
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// Regression (item 4): a relative timeout counts from the start of its
+/// first poll, so synchronous work in that poll uses up its time: the
+/// operation is cancelled at its first suspension point after it.
+#[test]
+fn a_timeout_counts_from_its_first_poll() {
+    runtimes::all(|| async {
+        let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = reached.clone();
+        let start = Instant::now();
+        let r = timeout(50 * MS, async move {
+            std::thread::sleep(100 * MS); // synchronous work in the first poll
+            async_guard::budget::yield_now().await; // a checkpoint
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+        .await;
+        let e = r.expect_err("cancelled at the checkpoint");
+        assert!(!reached.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(e.deadline() >= start + 50 * MS);
+        assert!(
+            e.deadline() <= start + 100 * MS,
+            "counted from the end of the poll"
+        );
     });
 }

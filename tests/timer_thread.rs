@@ -1,4 +1,4 @@
-//! The process-wide timer thread (`async-guard-timer`, src/wheel.rs) must
+//! The process-wide timer thread (`guard-timer`, src/rt/timer.rs) must
 //! survive a waker that panics when woken: it is the one thread behind every
 //! pending timeout, so losing it makes every later timeout of the process
 //! hang silently.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
+use crate::rt::{clock, timer::Sleep};
 
 /// How many recent beats the percentiles are computed over.
 const WINDOW: usize = 1024;
@@ -179,7 +179,7 @@ impl LagProbe {
         let heartbeat = Heartbeat {
             shared: shared.clone(),
             interval: interval.max(MIN_INTERVAL),
-            timer: Timer::never(),
+            timer: Sleep::default(),
             scheduled: None,
             started: false,
         };
@@ -311,8 +311,7 @@ pin_project_lite::pin_project! {
     pub struct Heartbeat {
         shared: Arc<Mutex<State>>,
         interval: Duration,
-        #[pin]
-        timer: Timer,
+        timer: Sleep,
         scheduled: Option<Instant>,
         started: bool,
     }
@@ -322,52 +321,47 @@ impl Future for Heartbeat {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
+        let this = self.project();
         {
             let mut state = lock(this.shared);
             if state.stopped || Arc::strong_count(this.shared) == 1 {
                 return Poll::Ready(());
             }
+            let mut replaced = None;
             if !state
                 .waker
                 .as_ref()
                 .is_some_and(|w| w.will_wake(cx.waker()))
             {
-                state.waker = Some(cx.waker().clone());
+                replaced = state.waker.replace(cx.waker().clone());
             }
+            // The old waker is dropped after the lock: its drop may re-enter.
+            drop(state);
+            drop(replaced);
         }
         if !*this.started {
             // The first beat is scheduled from the first poll, not from
             // creation: time before the heartbeat was spawned is no lag.
             *this.started = true;
-            *this.scheduled = Instant::now().checked_add(*this.interval);
-            if let Some(at) = *this.scheduled {
-                this.timer.as_mut().set_at(at);
-            }
+            *this.scheduled = clock::now().checked_add(*this.interval);
         }
-        if this.timer.as_mut().poll(cx).is_pending() {
+        let Some(scheduled) = *this.scheduled else {
+            return Poll::Pending; // an interval too long to schedule: never
+        };
+        let Poll::Ready(now) = this.timer.poll_until(scheduled, cx) else {
             return Poll::Pending;
-        }
-        let now = Instant::now();
-        if let Some(scheduled) = *this.scheduled {
-            lock(this.shared).record(now.saturating_duration_since(scheduled));
-        }
+        };
+        lock(this.shared).record(now.saturating_duration_since(scheduled));
         // Schedule from now, not from the missed deadline: after a long
         // block, one late beat is reported, not a burst of catch-up beats.
         *this.scheduled = now.checked_add(*this.interval);
-        match *this.scheduled {
-            Some(at) => {
-                this.timer.as_mut().set_at(at);
-                // Register the new deadline. At most one beat per poll: a
-                // timer that is due again at once is re-armed (so the next
-                // poll sees it fire) and the task yields, so the heartbeat
-                // can never become a hot loop itself.
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    this.timer.as_mut().set_at(at);
-                    cx.waker().wake_by_ref();
-                }
+        if let Some(at) = *this.scheduled {
+            // Register the new deadline. At most one beat per poll: a beat
+            // that is due again at once makes the task yield, so the
+            // heartbeat can never become a hot loop itself.
+            if this.timer.poll_until(at, cx).is_ready() {
+                cx.waker().wake_by_ref();
             }
-            None => this.timer.set(Timer::never()),
         }
         Poll::Pending
     }

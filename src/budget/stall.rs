@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pin_project_lite::pin_project! {
     /// A future whose polls are timed: created by
@@ -168,7 +168,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let start = Instant::now();
+        let start = crate::rt::clock::now();
         let out = this.future.poll(cx);
         let took = start.elapsed();
         *this.polls += 1;

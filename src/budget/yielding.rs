@@ -341,7 +341,7 @@ impl Budget {
 
     /// Reads the clock, adapts the stride, and says whether the slice is spent.
     fn sample_clock(&mut self, slice: Duration) -> bool {
-        let now = Instant::now();
+        let now = crate::rt::clock::now();
         let start = match (self.slice_start, self.last_sample) {
             (Some(start), Some(last)) => {
                 let gap = now.saturating_duration_since(last);

@@ -11,7 +11,7 @@ use async_lock::Semaphore;
 use super::task::{Offload, Runnable};
 use crate::Overloaded;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use crate::sync::{Condvar, Mutex, MutexGuard, thread};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// The most threads a pool will start, whatever it is asked for.
 pub const MAX_THREADS: usize = 1024;
@@ -488,25 +488,47 @@ impl Shared {
 
     fn spawn_worker(self: &Arc<Self>, index: usize) {
         let shared = self.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("{}-{index}", self.name))
-            .spawn(move || shared.work());
-        if spawned.is_ok() {
+        let name = format!("{}-{index}", self.name);
+        if crate::rt::thread::spawn(name, move || shared.work()) {
             return;
         }
-        // The OS refused a thread. Others will pick the job up; if there
-        // are none, run the queue here rather than leave callers hanging.
-        let orphans: Vec<_> = {
+        // The OS refused a thread: the job stays queued (never run inline:
+        // that would freeze the caller's event loop, the very thing this
+        // pool exists to prevent). Other workers will take it; if there are
+        // none, the start is retried until one runs (`crate::rt::thread`).
+        let none_left = {
             let mut q = self.lock();
             q.workers -= 1;
-            if q.workers > 0 {
-                return;
-            }
-            q.jobs.drain(..).collect()
+            q.workers == 0 && !q.jobs.is_empty()
         };
-        for job in orphans {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run()));
+        if none_left {
+            let pool = Arc::downgrade(self);
+            crate::rt::thread::retry_later(move || match pool.upgrade() {
+                Some(pool) => pool.respawn(),
+                None => true, // the pool is gone: nothing to start
+            });
         }
+    }
+
+    /// For a retry after a refused thread: starts a worker if jobs wait and
+    /// none runs. `true` once no retry is needed.
+    fn respawn(self: &Arc<Self>) -> bool {
+        let index = {
+            let mut q = self.lock();
+            if q.workers > 0 || q.jobs.is_empty() {
+                return true;
+            }
+            q.workers += 1;
+            q.started += 1;
+            q.started - 1
+        };
+        let shared = self.clone();
+        let name = format!("{}-{index}", self.name);
+        if crate::rt::thread::spawn(name, move || shared.work()) {
+            return true;
+        }
+        self.lock().workers -= 1;
+        false
     }
 
     /// A worker thread's loop: run jobs until the pool is closed and empty.

@@ -1,36 +1,24 @@
-//! Drives every reaper of the process: one background thread running an
-//! `async_executor::Executor` under `async_io::block_on`, one small task per
-//! reaper on it, each sleeping on one `async_io::Timer`.
+//! Drives every reaper of the process: one small task per reaper on the
+//! crate's background executor ([`crate::rt::executor`]), sleeping on the
+//! crate's timer ([`crate::rt::timer`]) until its next tick.
 //!
-//! A thread of its own makes the reaper independent of the user's executor
-//! (smol, async-std, a bare `block_on`): it keeps reaping even when every
-//! application task is busy or blocked. It starts with the first reaper.
+//! The background thread makes the reaper independent of the user's
+//! executor (smol, async-std, a bare `block_on`): it keeps reaping even when
+//! every application task is busy or blocked. If the OS refuses that
+//! thread, the driver waits queued and starts with the thread (the start is
+//! retried); the reaper is never created closed.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::Arc;
 
-use async_executor::Executor;
-use async_io::Timer;
 use futures_lite::FutureExt as _;
 
 use super::shared::Shared;
+use crate::rt::{clock, executor, timer::Sleep};
 
-static EXECUTOR: Executor<'static> = Executor::new();
-
-/// Starts the driver of `shared`; `false` if the driver thread cannot run.
-pub(crate) fn spawn(shared: Arc<Shared>) -> bool {
-    static STARTED: OnceLock<bool> = OnceLock::new();
-    let started = *STARTED.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("async-guard-reaper".into())
-            .spawn(|| async_io::block_on(EXECUTOR.run(std::future::pending::<()>())))
-            .is_ok()
-    });
-    if started {
-        EXECUTOR.spawn(drive(shared)).detach();
-    }
-    started
+/// Starts the driver of `shared`.
+pub(crate) fn spawn(shared: Arc<Shared>) {
+    executor::spawn(drive(shared));
 }
 
 /// The driver of one reaper.
@@ -42,10 +30,11 @@ async fn drive(shared: Arc<Shared>) {
 }
 
 async fn ticks(shared: &Shared) {
-    let mut wake_at = shared.pace.next_wake(Instant::now());
+    let mut wake_at = shared.pace.next_wake(clock::now());
+    let mut timer = Sleep::default();
     loop {
-        let mut timer = wake_at.map_or_else(Timer::never, Timer::at);
-        let go = futures_lite::future::poll_fn(|cx| shared.poll_wait(&mut timer, cx)).await;
+        let go =
+            futures_lite::future::poll_fn(|cx| shared.poll_wait(&mut timer, wake_at, cx)).await;
         if !go {
             return;
         }

@@ -38,7 +38,7 @@ impl Pace {
         let period = tick / 3;
         let ttl_periods = ttl.as_nanos().div_ceil(period.as_nanos()) + 1;
         Pace {
-            epoch: Instant::now(),
+            epoch: crate::rt::clock::now(),
             ttl,
             tick,
             period,

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::rt::timer::Sleep;
+
 use super::activity::{CLOSED, Entry, LEFT, LIVE, REAPED};
 use super::pace::Pace;
 use super::queue::Queue;
@@ -142,7 +144,7 @@ impl Shared {
             }
         }
         drop(st);
-        let stored_at = Instant::now();
+        let stored_at = crate::rt::clock::now();
         for entry in reaped {
             // The hook runs first, so it has run when the task sees `Err`.
             if let Some(hook) = &self.on_reap {
@@ -157,27 +159,32 @@ impl Shared {
         self.pace.next_wake(stored_at)
     }
 
-    /// For the driver: `Ready(true)` when it is time to tick, `Ready(false)`
-    /// once closed; parks it (no timer polled) while nothing is tracked.
+    /// For the driver: `Ready(true)` when it is time to tick (at `wake_at`),
+    /// `Ready(false)` once closed; parks it (no timer armed) while nothing
+    /// is tracked.
     pub(crate) fn poll_wait(
         &self,
-        timer: &mut async_io::Timer,
+        timer: &mut Sleep,
+        wake_at: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Poll<bool> {
-        use std::future::Future;
         let mut st = self.lock();
         if st.closed {
             return Poll::Ready(false);
         }
-        match &mut st.driver {
-            Some(w) => w.clone_from(cx.waker()),
-            None => st.driver = Some(cx.waker().clone()),
-        }
-        if st.queue.len() == 0 {
-            return Poll::Pending;
-        }
+        // The replaced waker is dropped after the lock is released: its
+        // drop may re-enter the crate.
+        let old = st.driver.replace(cx.waker().clone());
+        let idle = st.queue.len() == 0;
         drop(st);
-        std::pin::Pin::new(timer).poll(cx).map(|_| true)
+        drop(old);
+        match wake_at {
+            Some(at) if !idle => timer.poll_until(at, cx).map(|_| true),
+            _ => {
+                timer.cancel();
+                Poll::Pending
+            }
+        }
     }
 
     /// Stops the reaper: every entry still tracked ends as closed and is woken.

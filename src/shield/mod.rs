@@ -36,7 +36,7 @@
 //! # Where the work runs
 //!
 //! [`shield`] and [`shield_within`] start the work on a background
-//! executor thread (`async-guard-shield`, started on first use) and track it
+//! executor thread (`guard-runtime`, started on first use) and track it
 //! in a process-wide set, which [`drain`] and [`stats`] look at. That set is
 //! never closed, so `shield` cannot fail. [`ShieldSet::with_spawner`] runs
 //! the work on your executor instead (`smol::spawn(w).detach()`,

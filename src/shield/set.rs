@@ -189,7 +189,7 @@ impl ShieldSet {
     }
 
     /// A set whose work runs on the crate's background executor thread
-    /// (named `async-guard-shield`, started on first use, shared by all such
+    /// (named `guard-runtime`, started on first use, shared by all such
     /// sets).
     ///
     /// ```

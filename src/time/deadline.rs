@@ -5,15 +5,16 @@ use std::time::{Duration, Instant};
 
 use super::scope;
 use crate::Elapsed;
-use crate::wheel::Sleep;
+use crate::rt::clock;
+use crate::rt::timer::Sleep;
 
 /// An optional own deadline, bounded by the enclosing scope when polled.
 ///
-/// A deadline given as a duration starts its clock lazily: at the end of the
-/// first poll that leaves the operation pending (or earlier, the moment
-/// nested code asks for it). A future that is ready on its first poll thus
-/// never reads the clock, exactly like the raw `or(Timer::after(d))` idiom,
-/// whose timer is only created once the operation is pending.
+/// A deadline given as a duration counts from the start of the first poll
+/// (as asyncio, Trio and tokio count from entry): synchronous work inside
+/// that poll uses up the time too, and code nested inside sees the same
+/// instant. That costs one clock reading on the first poll, even for a
+/// future that turns out to be ready.
 #[derive(Debug, Default)]
 pub(crate) struct Deadline {
     /// The resolved own deadline (`None`: never, or not started).
@@ -41,7 +42,7 @@ impl Deadline {
     /// The own deadline; a clock not started yet is projected from now.
     pub(crate) fn own(&self) -> Option<Instant> {
         match self.not_started {
-            Some(d) => Instant::now().checked_add(d),
+            Some(d) => clock::now().checked_add(d),
             None => self.own,
         }
     }
@@ -51,7 +52,7 @@ impl Deadline {
         self.not_started = None;
     }
 
-    /// Restarts the clock: `d` from the next poll that leaves us pending.
+    /// Restarts the clock: `d` from the start of the next poll.
     pub(crate) fn restart(&mut self, d: Duration) {
         self.own = None;
         self.not_started = Some(d);
@@ -68,23 +69,13 @@ impl Deadline {
     }
 
     /// Polls `f` with our deadline published as the current one for the
-    /// code inside, and starts a lazy clock if `f` left us pending.
+    /// code inside; starts the clock of a duration on the first poll.
     #[inline]
     pub(crate) fn scoped<T>(&mut self, f: impl FnOnce() -> Poll<T>) -> Poll<T> {
-        let enclosing = scope::current();
-        let Some(d) = self.not_started else {
-            return scope::enter(scope::earliest(self.own, enclosing), f);
-        };
-        let (out, resolved) = scope::enter_lazy(enclosing, d, f);
-        if out.is_pending() {
-            match resolved {
-                Some(own) => self.set(own),
-                // The frame's clock reading: the timer check right after
-                // reuses it instead of reading the clock again.
-                None => self.set(scope::now().checked_add(d)),
-            }
+        if let Some(d) = self.not_started {
+            self.set(clock::now().checked_add(d));
         }
-        out
+        scope::enter(scope::earliest(self.own, scope::current()), f)
     }
 
     /// `Ready(elapsed)` once the effective deadline passed; otherwise makes
@@ -92,25 +83,24 @@ impl Deadline {
     /// returned `Pending`.
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Elapsed> {
         let own = self.own();
-        let Some(at) = scope::earliest(own, scope::current()) else {
+        let enclosing = scope::current();
+        let Some(at) = scope::earliest(own, enclosing) else {
             self.sleep.cancel();
             return Poll::Pending;
         };
-        let now = scope::now();
-        match self.sleep.poll_until(at, now, cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => {
-                // Equal deadlines are reported as our own.
-                let from_enclosing = own.is_none_or(|own| own > at);
-                Poll::Ready(Elapsed::new(at, from_enclosing, now))
-            }
-        }
+        self.sleep.poll_until(at, cx).map(|now| {
+            // A deadline shared with an enclosing scope belongs to the
+            // outermost one (as in asyncio and Trio): its whole block is
+            // out of time, not just this operation.
+            let from_enclosing = enclosing.is_some_and(|e| own.is_none_or(|own| e <= own));
+            Elapsed::new(at, from_enclosing, now)
+        })
     }
 
     /// `true` if the effective deadline already passed (reads the clock
     /// only when there is a deadline).
     pub(crate) fn passed(&self) -> bool {
-        scope::earliest(self.own(), scope::current()).is_some_and(|at| scope::now() >= at)
+        scope::earliest(self.own(), scope::current()).is_some_and(|at| clock::now() >= at)
     }
 
     /// Forgets the timer registration (after completion).

@@ -51,9 +51,8 @@ impl<F> Timeout<F> {
     /// The operation's own deadline; `None` means it has none (for example
     /// `Duration::MAX`). An enclosing scope may still bound it.
     ///
-    /// A timeout made from a duration starts its clock at its first poll
-    /// that stays pending; before that, this is when it would end if it
-    /// started now.
+    /// A timeout made from a duration starts its clock at its first poll;
+    /// before that, this is when it would end if it started now.
     ///
     /// ```
     /// # use std::time::{Duration, Instant};
@@ -132,18 +131,14 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // One clock reading for every deadline check of this poll, nested
-        // timeouts included (see `scope::frame`).
-        super::scope::frame(move || {
-            let this = self.project();
-            // The inner future always gets its poll first: a result that is
-            // ready wins over a deadline that passed at the same time.
-            if let Poll::Ready(out) = this.deadline.scoped(|| this.future.poll(cx)) {
-                this.deadline.disarm();
-                return Poll::Ready(Ok(out));
-            }
-            this.deadline.poll_expired(cx).map(Err)
-        })
+        let this = self.project();
+        // The inner future always gets its poll first: a result that is
+        // ready wins over a deadline that passed at the same time.
+        if let Poll::Ready(out) = this.deadline.scoped(|| this.future.poll(cx)) {
+            this.deadline.disarm();
+            return Poll::Ready(Ok(out));
+        }
+        this.deadline.poll_expired(cx).map(Err)
     }
 }
 

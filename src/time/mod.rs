@@ -30,13 +30,19 @@
 //! A deadline is a *scope*, as in Trio or Go's `context`: while a
 //! [`Timeout`] polls its inner future, its deadline bounds every timeout
 //! nested inside, whatever their own durations: the effective deadline is the
-//! earliest one. All deadline checks within one poll share one clock
-//! reading, so when a shared deadline passes, the innermost timeout (polled
-//! first) reports it with `is_enclosing() == true` and the enclosing one
-//! returns that result, however long the thread was preempted in between.
-//! Code inside asks [`remaining`] or [`current_deadline`] how
-//! much time it has. An `Elapsed` caused by an enclosing deadline says so
-//! ([`Elapsed::is_enclosing`](crate::Elapsed::is_enclosing)).
+//! earliest one. Code inside asks [`remaining`] or [`current_deadline`] how
+//! much time it has.
+//!
+//! Who reports an expired deadline: the first timeout that checks it after
+//! it passed. Usually that is the innermost one (it is polled first, when the
+//! timer wakes the task); its `Elapsed` says whether the deadline was its own
+//! or an enclosing scope's ([`Elapsed::is_enclosing`](crate::Elapsed::is_enclosing)),
+//! and a deadline shared with an enclosing scope counts as the enclosing
+//! one's (as in asyncio and Trio: the whole outer block is out of time). If
+//! the deadline passes while the inner code runs (after the inner check,
+//! before the outer one), the enclosing timeout reports it as its own. Each
+//! check reads the clock when it is made: no reading is reused, so nested
+//! `block_on`s and long synchronous stretches always see time move.
 //!
 //! This works on every executor because a poll is synchronous: the deadline
 //! is published in a thread-local only while the parent polls its child, and
@@ -79,16 +85,16 @@
 //!   on the next poll unless the inner future is ready.
 //! - Precision: deadlines are rounded up to 1 ms and never fire early.
 //! - When the clock starts: [`timeout_at`] has a fixed instant. [`timeout`]
-//!   starts its clock at the end of the first poll that leaves the operation
-//!   pending (or earlier, if code inside asks for [`remaining`]), so a
-//!   future that is ready at once never reads the clock. This is also what
-//!   the raw `fut.or(async { Timer::after(d).await; .. })` idiom does.
+//!   counts from the start of its first poll, as asyncio, Trio and tokio
+//!   count from entry: synchronous work inside that poll uses up its time,
+//!   and the operation is cancelled at its first suspension point after the
+//!   deadline.
 //!
 //! # Cost
 //!
-//! A timeout whose future is ready on its first poll never arms a timer. A
-//! pending one registers in one process-wide coarse timer shared by all
-//! timeouts (one driver thread, deadlines bucketed per millisecond), not in
+//! A timeout whose future is ready on its first poll never arms a timer
+//! (it reads the clock once, to start counting). A pending one registers in
+//! the crate's one coarse timer, shared by all deadlines (one driver thread, deadlines bucketed per millisecond), not in
 //! the reactor's per-timer map; a deadline that moves later keeps its old
 //! registration and re-arms lazily when it fires. See `benches/time.rs`.
 //!
@@ -108,6 +114,7 @@
 mod deadline;
 mod future;
 mod scope;
+mod sleep;
 mod stream;
 
 use deadline::Deadline;
@@ -116,6 +123,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub use future::Timeout;
+pub use sleep::{Sleep, sleep, sleep_until};
 pub use stream::{IdleTimeout, TimeoutEach, WithDeadline};
 
 /// Bounds `future` by `duration`: `Err(Elapsed)` if it is not done in time.
@@ -192,7 +200,7 @@ pub fn current_deadline() -> Option<std::time::Instant> {
 /// # });
 /// ```
 pub fn remaining() -> Option<Duration> {
-    scope::current().map(|at| at.saturating_duration_since(Instant::now()))
+    scope::current().map(|at| at.saturating_duration_since(crate::rt::clock::now()))
 }
 
 /// Binds `future` to the deadline in force *where `inherit` is called*, so

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use futures_lite::Stream;
 
 use super::deadline::Deadline;
-use super::scope;
 use crate::Elapsed;
 
 pin_project_lite::pin_project! {
@@ -46,9 +45,8 @@ impl<S: Stream> Gaps<S> {
             return Poll::Ready(None);
         }
         if !*this.armed {
-            // The gap starts when the consumer asks for the next item (and
-            // the clock is read only if no item is ready). The previous
-            // timer registration is kept and lazily re-armed.
+            // The gap starts when the consumer asks for the next item. The
+            // previous timer registration is kept and lazily re-armed.
             this.deadline.restart(*this.gap);
             *this.armed = true;
         }
@@ -112,7 +110,7 @@ macro_rules! gap_stream {
             type Item = Result<S::Item, Elapsed>;
 
             fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-                scope::frame(move || self.project().inner.poll_gap(cx))
+                self.project().inner.poll_gap(cx)
             }
         }
 
@@ -233,7 +231,7 @@ impl<S: Stream> Stream for WithDeadline<S> {
     type Item = Result<S::Item, Elapsed>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        scope::frame(move || self.poll_frame(cx))
+        self.poll_frame(cx)
     }
 }
 

@@ -1,23 +1,33 @@
-//! One coarse, process-wide timer shared by every pending timeout.
+//! The crate's one timer: every deadline of every cure (timeouts and
+//! deadline scopes, stream timeouts, `acquire_timeout`, shield grace
+//! periods, drains, reaper ticks, the lag probe, [`sleep`](crate::time::sleep))
+//! is a [`Sleep`] registered here.
 //!
-//! Why not one `async_io::Timer` per timeout? Registering an `async-io` timer
-//! pushes an operation onto the reactor's queue, inserts into a `BTreeMap`
-//! keyed by the exact deadline and notifies the reactor; cancelling pushes
-//! another operation. With 100k timeouts in flight that is 100k map entries
-//! and a reactor wake-up per timeout, for timers that almost never fire.
+//! Deadlines are rounded *up* to a [`GRANULARITY`] tick and kept in an
+//! ordered map of buckets, one per tick, under one mutex: every timeout due
+//! in the same millisecond shares a bucket, so arming is a `Vec` push into an
+//! existing bucket, cancelling is a slot reset, and one driver thread
+//! (`guard-timer`) sleeps until the earliest bucket is due. Rounding up means
+//! a sleep never ends early and at most about one tick late.
 //!
-//! Here deadlines are rounded *up* to a [`GRANULARITY`] tick, so every
-//! timeout due in the same millisecond shares one bucket: arming is a mutex
-//! plus a `Vec` push into an existing bucket, cancelling is a slot reset, and
-//! the single driver thread only wakes when the earliest bucket is due.
-//! Rounding up means a timeout never fires early and at most one tick late.
-//! `benches/time.rs` measures the difference against the raw `async-io` idiom.
+//! Why not one `async_io::Timer` each? Registering one pushes an operation
+//! onto the reactor's queue, inserts into a `BTreeMap` keyed by the exact
+//! deadline and notifies the reactor thread; cancelling pushes another. With
+//! 100k timeouts in flight that is 100k map entries and a reactor wake-up per
+//! timeout, for timers that almost never fire. The reaper and the lag probe
+//! moved here too: one clock means a paused test clock can drive them all.
+//!
+//! The driver thread starts with the first registration. If the OS refuses
+//! it, registrations are kept and the start is retried at the next
+//! registration or poll of a pending sleep ([`super::thread`]): timers fire
+//! late, never early, and nothing stays broken once threads are available.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::clock;
 use crate::sync::thread::{self, Thread};
 use crate::sync::{Mutex, MutexGuard};
 
@@ -29,7 +39,8 @@ const TICKS_PER_SEC: u64 = 1_000;
 struct Wheel {
     epoch: Instant,
     state: Mutex<State>,
-    driver: Thread,
+    /// The driver thread, once it runs (it publishes itself).
+    driver: OnceLock<Thread>,
 }
 
 #[derive(Default)]
@@ -39,6 +50,8 @@ struct State {
     driver_wakes_at: Option<u64>,
     /// The id of the last bucket created.
     last_bucket: u64,
+    /// A thread is being started for the driver.
+    starting: bool,
 }
 
 struct Bucket {
@@ -66,21 +79,47 @@ struct Key {
 
 fn wheel() -> &'static Wheel {
     static WHEEL: OnceLock<Wheel> = OnceLock::new();
-    WHEEL.get_or_init(|| {
-        let driver = thread::Builder::new()
-            .name("async-guard-timer".into())
-            .spawn(drive)
-            .expect("async-guard: cannot start its timer thread");
-        Wheel::new(Instant::now(), driver.thread().clone())
-    })
+    WHEEL.get_or_init(|| Wheel::new(clock::now()))
+}
+
+/// Makes sure the driver thread runs and looks at its work again (after
+/// a retry was queued, see [`super::thread::retry_later`]).
+pub(crate) fn kick() {
+    let wheel = wheel();
+    if wheel.ensure_driver() {
+        wheel.unpark();
+    }
 }
 
 impl Wheel {
-    fn new(epoch: Instant, driver: Thread) -> Self {
+    fn new(epoch: Instant) -> Self {
         Wheel {
             epoch,
             state: Mutex::new(State::default()),
-            driver,
+            driver: OnceLock::new(),
+        }
+    }
+
+    /// `true` once the driver runs; tries to start it otherwise.
+    fn ensure_driver(&'static self) -> bool {
+        if self.driver.get().is_some() {
+            return true;
+        }
+        // Only one caller starts it at a time; the others see `starting`.
+        let mut st = self.lock();
+        if st.starting || self.driver.get().is_some() {
+            return true;
+        }
+        st.starting = true;
+        drop(st);
+        let started = super::thread::spawn("guard-timer".into(), move || self.drive());
+        self.lock().starting = false;
+        started
+    }
+
+    fn unpark(&self) {
+        if let Some(driver) = self.driver.get() {
+            driver.unpark();
         }
     }
 
@@ -135,8 +174,10 @@ impl Wheel {
         let wake_driver = st.driver_wakes_at.is_none_or(|t| tick < t);
         if wake_driver {
             st.driver_wakes_at = Some(tick);
-            drop(guard);
-            self.driver.unpark();
+        }
+        drop(guard);
+        if wake_driver {
+            self.unpark();
         }
         Key {
             tick,
@@ -145,38 +186,47 @@ impl Wheel {
         }
     }
 
-    /// Replaces the waker of a live registration; `false` if it already fired.
+    /// Replaces the waker of a live registration; `false` if it already
+    /// fired. The old waker is dropped after the lock is released: its drop
+    /// may re-enter the crate.
     fn update(&self, key: Key, waker: &Waker) -> bool {
         let mut st = self.lock();
-        match st
+        let old = match st
             .buckets
             .get_mut(&key.tick)
             .filter(|b| b.id == key.bucket)
             .and_then(|b| b.wakers.get_mut(key.slot as usize))
         {
-            Some(Some(w)) => {
-                w.clone_from(waker);
-                true
-            }
-            _ => false,
-        }
+            Some(Some(w)) => std::mem::replace(w, waker.clone()),
+            _ => return false,
+        };
+        drop(st);
+        drop(old);
+        true
     }
 
+    /// Cancels a registration (a no-op once it fired). The waker is
+    /// dropped after the lock is released.
     fn remove(&self, key: Key) {
         let mut st = self.lock();
-        if let Some(bucket) = st.buckets.get_mut(&key.tick) {
-            if bucket.id != key.bucket {
-                return; // that registration fired; this is a later bucket
-            }
-            if let Some(w) = bucket.wakers.get_mut(key.slot as usize) {
-                if w.take().is_some() {
-                    bucket.free.push(key.slot);
-                }
-            }
-            if bucket.is_empty() {
-                st.buckets.remove(&key.tick);
-            }
+        let Some(bucket) = st.buckets.get_mut(&key.tick) else {
+            return;
+        };
+        if bucket.id != key.bucket {
+            return; // that registration fired; this is a later bucket
         }
+        let waker = bucket
+            .wakers
+            .get_mut(key.slot as usize)
+            .and_then(Option::take);
+        if waker.is_some() {
+            bucket.free.push(key.slot);
+        }
+        if bucket.is_empty() {
+            st.buckets.remove(&key.tick);
+        }
+        drop(st);
+        drop(waker);
     }
 
     /// One pass of the driver: moves the wakers of every bucket due at
@@ -201,25 +251,33 @@ impl Wheel {
     }
 }
 
-/// The driver thread: sleeps until the earliest bucket is due, wakes it.
-fn drive() {
-    let wheel = wheel();
-    let mut due = Vec::new();
-    loop {
-        let (now, next) = wheel.take_due(Instant::now, &mut due);
-        if !due.is_empty() {
-            for waker in due.drain(..) {
-                // A waker is some executor's code; one that panics must not
-                // take this thread, and with it every timeout of the
-                // process, down.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+impl Wheel {
+    /// The driver thread: sleeps until the earliest bucket is due, wakes it;
+    /// runs the thread starts that wait for a retry.
+    fn drive(&'static self) {
+        let _ = self.driver.set(thread::current());
+        let mut due = Vec::new();
+        loop {
+            super::thread::run_retries();
+            let (now, next) = self.take_due(clock::now, &mut due);
+            if !due.is_empty() {
+                for waker in due.drain(..) {
+                    // A waker is some executor's code; one that panics must
+                    // not take this thread, and with it every timer of the
+                    // process, down.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+                }
+                continue;
             }
-            continue;
+            let until_next = next
+                .and_then(|t| self.time_of(t))
+                .map(|t| t.saturating_duration_since(now));
+            let retry = super::thread::retries_pending().then_some(super::thread::RETRY_INTERVAL);
+            park(match (until_next, retry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            });
         }
-        park(
-            next.and_then(|t| wheel.time_of(t))
-                .map(|t| t.saturating_duration_since(now)),
-        );
     }
 }
 
@@ -247,17 +305,15 @@ pub(crate) struct Sleep {
 }
 
 impl Sleep {
-    /// Ready once `now >= at` (`now` is a fresh clock reading); otherwise
-    /// arms (or keeps) a wake-up.
-    pub(crate) fn poll_until(
-        &mut self,
-        at: Instant,
-        now: Instant,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
+    /// `Ready(now)` once the clock (read here) says `at` has passed;
+    /// otherwise arms (or keeps) a wake-up for it. A registration whose
+    /// tick the clock says has passed is never trusted to still wake us:
+    /// it is replaced, so no wake-up is lost.
+    pub(crate) fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<Instant> {
+        let now = clock::now();
         if now >= at {
             self.cancel();
-            return Poll::Ready(());
+            return Poll::Ready(now);
         }
         let wheel = wheel();
         let tick = wheel.tick_for(at);
@@ -268,6 +324,7 @@ impl Sleep {
                 let same_waker = self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
                 if same_waker || wheel.update(key, cx.waker()) {
                     self.remember(cx.waker());
+                    wheel.ensure_driver();
                     return Poll::Pending;
                 }
             }
@@ -275,6 +332,7 @@ impl Sleep {
         }
         self.key = Some(wheel.insert(tick, cx.waker()));
         self.remember(cx.waker());
+        wheel.ensure_driver();
         Poll::Pending
     }
 
@@ -328,7 +386,9 @@ pub mod model {
         /// The calling thread is the driver: `insert` unparks it.
         #[allow(clippy::new_without_default)]
         pub fn new() -> Self {
-            Wheel(super::Wheel::new(Instant::now(), super::thread::current()))
+            let wheel = super::Wheel::new(Instant::now());
+            let _ = wheel.driver.set(super::thread::current());
+            Wheel(wheel)
         }
 
         pub fn insert(&self, tick: u64, waker: &Waker) -> Key {
@@ -363,7 +423,7 @@ mod tests {
 
     async fn sleep_until(at: Instant) {
         let mut s = Sleep::default();
-        future::poll_fn(|cx| s.poll_until(at, Instant::now(), cx)).await
+        future::poll_fn(|cx| s.poll_until(at, cx).map(drop)).await
     }
 
     #[test]
@@ -385,7 +445,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut sleeps: Vec<Sleep> = (0..100).map(|_| Sleep::default()).collect();
         for s in &mut sleeps {
-            assert!(s.poll_until(at, Instant::now(), &mut cx).is_pending());
+            assert!(s.poll_until(at, &mut cx).is_pending());
         }
         let tick = wheel().tick_for(at);
         assert!(wheel().lock().buckets.contains_key(&tick));
@@ -415,7 +475,7 @@ mod tests {
     /// never woken.
     #[test]
     fn a_fired_key_does_not_reach_a_later_bucket_of_its_tick() {
-        let wheel = Wheel::new(Instant::now(), thread::current());
+        let wheel = Wheel::new(Instant::now());
         let at = |tick| wheel.time_of(tick).unwrap();
         let (a_count, a) = counting();
         let (b_count, b) = counting();
