@@ -24,9 +24,14 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// The time now.
+/// The time now: the virtual clock's if one is entered on this thread
+/// (feature `test-util`), else the real one.
 #[inline]
 pub(crate) fn now() -> Instant {
+    #[cfg(feature = "test-util")]
+    if let Some(now) = super::virtual_clock::now() {
+        return now;
+    }
     Instant::now()
 }
 

@@ -26,11 +26,20 @@ static STATE: AtomicU8 = AtomicU8::new(IDLE);
 /// A retry is queued (one is enough, however many spawns failed).
 static RETRY_QUEUED: AtomicBool = AtomicBool::new(false);
 
-/// Spawns `task` on the background executor and detaches it.
+/// Spawns `task` on the background executor and detaches it. Spawned
+/// under a virtual clock (feature `test-util`), it stays on that clock.
 pub(crate) fn spawn<F>(task: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    #[cfg(feature = "test-util")]
+    if let Some(clock) = super::virtual_clock::current() {
+        EXECUTOR
+            .spawn(super::virtual_clock::Driven::new(task, clock))
+            .detach();
+        ensure_running();
+        return;
+    }
     EXECUTOR.spawn(task).detach();
     ensure_running();
 }

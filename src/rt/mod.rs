@@ -1,8 +1,9 @@
 //! The runtime core every cure shares: one clock, one timer, one
 //! background executor thread, and one policy for a thread the OS refuses.
 //!
-//! - [`clock`]: exact readings for deadline checks, a cheap coarse one for
-//!   hot paths; never cached across work.
+//! - [`clock`]: the time now, never cached across work; under the
+//!   `test-util` feature, a virtual clock entered for the futures it drives
+//!   (`virtual_clock`, behind [`TestClock`](crate::time::TestClock)).
 //! - [`timer`]: one coarse timer (1 ms ticks, one driver thread
 //!   `guard-timer`) behind every deadline of the crate.
 //! - [`executor`]: one `async_executor::Executor` on one thread
@@ -19,3 +20,5 @@ pub(crate) mod clock;
 pub(crate) mod executor;
 pub(crate) mod thread;
 pub(crate) mod timer;
+#[cfg(feature = "test-util")]
+pub(crate) mod virtual_clock;

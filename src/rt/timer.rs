@@ -302,6 +302,12 @@ fn park(timeout: Option<Duration>) {
 pub(crate) struct Sleep {
     key: Option<Key>,
     waker: Option<Waker>,
+    /// A registration on a virtual clock instead (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    on_virtual: Option<(
+        std::sync::Arc<super::virtual_clock::Virtual>,
+        Option<super::virtual_clock::Key>,
+    )>,
 }
 
 impl Sleep {
@@ -310,6 +316,10 @@ impl Sleep {
     /// tick the clock says has passed is never trusted to still wake us:
     /// it is replaced, so no wake-up is lost.
     pub(crate) fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<Instant> {
+        #[cfg(feature = "test-util")]
+        if let Some(ready) = self.poll_virtual(at, cx) {
+            return ready;
+        }
         let now = clock::now();
         if now >= at {
             self.cancel();
@@ -336,6 +346,31 @@ impl Sleep {
         Poll::Pending
     }
 
+    /// Under a virtual clock entered on this thread, polls on it (moving
+    /// off any registration on another clock); `None` under the real one.
+    #[cfg(feature = "test-util")]
+    fn poll_virtual(&mut self, at: Instant, cx: &mut Context<'_>) -> Option<Poll<Instant>> {
+        let Some(current) = super::virtual_clock::current() else {
+            self.cancel_virtual();
+            return None;
+        };
+        self.cancel_real();
+        let same = matches!(&self.on_virtual, Some((c, _)) if std::sync::Arc::ptr_eq(c, &current));
+        if !same {
+            self.cancel_virtual();
+            self.on_virtual = Some((current, None));
+        }
+        let (clock, key) = self.on_virtual.as_mut()?;
+        Some(clock.poll_until(key, at, cx))
+    }
+
+    #[cfg(feature = "test-util")]
+    fn cancel_virtual(&mut self) {
+        if let Some((clock, Some(key))) = self.on_virtual.take() {
+            clock.cancel(key);
+        }
+    }
+
     fn remember(&mut self, waker: &Waker) {
         match &mut self.waker {
             Some(w) => w.clone_from(waker),
@@ -349,6 +384,13 @@ impl Sleep {
     // not pay a cross-crate call to find out there is nothing to cancel.
     #[inline]
     pub(crate) fn cancel(&mut self) {
+        self.cancel_real();
+        #[cfg(feature = "test-util")]
+        self.cancel_virtual();
+    }
+
+    #[inline]
+    fn cancel_real(&mut self) {
         if let Some(key) = self.key.take() {
             self.cancel_armed(key);
         }

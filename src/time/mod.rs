@@ -116,6 +116,8 @@ mod future;
 mod scope;
 mod sleep;
 mod stream;
+#[cfg(feature = "test-util")]
+mod test_clock;
 
 use deadline::Deadline;
 
@@ -124,6 +126,23 @@ use std::time::{Duration, Instant};
 
 pub use future::Timeout;
 pub use sleep::{Sleep, sleep, sleep_until};
+#[cfg(feature = "test-util")]
+pub use test_clock::{OnClock, TestClock};
+
+/// The time now on the crate's clock: the [`TestClock`](crate::time)
+/// entered for the code being polled (feature `test-util`), else
+/// `Instant::now()`. Code that measures time with it can be tested in
+/// virtual time.
+///
+/// # Examples
+///
+/// ```
+/// let t = async_guard::time::now();
+/// assert!(t <= std::time::Instant::now());
+/// ```
+pub fn now() -> Instant {
+    crate::rt::clock::now()
+}
 pub use stream::{IdleTimeout, TimeoutEach, WithDeadline};
 
 /// Bounds `future` by `duration`: `Err(Elapsed)` if it is not done in time.

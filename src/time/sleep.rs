@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::rt::{clock, timer};
 
-/// Waits until `duration` has passed (counted from this call).
+/// Waits until `duration` has passed, counted from the first poll (as
+/// [`timeout`](super::timeout) counts).
 ///
 /// It runs on the same timer as every deadline of the crate (1 ms ticks:
 /// never early, at most about a tick late), so it needs no reactor and
@@ -27,7 +28,8 @@ use crate::rt::{clock, timer};
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
-        deadline: clock::now().checked_add(duration),
+        deadline: None,
+        not_started: Some(duration),
         timer: timer::Sleep::default(),
     }
 }
@@ -47,6 +49,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: Some(deadline),
+        not_started: None,
         timer: timer::Sleep::default(),
     }
 }
@@ -67,12 +70,16 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
+    /// `None`: never, or not started.
     deadline: Option<Instant>,
+    /// A duration whose clock starts at the first poll.
+    not_started: Option<Duration>,
     timer: timer::Sleep,
 }
 
 impl Sleep {
-    /// When it ends (`None`: never).
+    /// When it ends (`None`: never). Before the first poll of a
+    /// [`sleep`], this is when it would end if it started now.
     ///
     /// ```
     /// # use std::time::{Duration, Instant};
@@ -81,7 +88,10 @@ impl Sleep {
     /// assert_eq!(async_guard::time::sleep(Duration::MAX).deadline(), None);
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        match self.not_started {
+            Some(d) => clock::now().checked_add(d),
+            None => self.deadline,
+        }
     }
 
     /// Moves the deadline to `at`, earlier or later.
@@ -95,6 +105,7 @@ impl Sleep {
     /// ```
     pub fn reset(&mut self, at: Instant) {
         self.deadline = Some(at);
+        self.not_started = None;
     }
 
     /// `true` once the deadline has passed (reads the clock).
@@ -105,7 +116,7 @@ impl Sleep {
     /// assert!(!async_guard::time::sleep(Duration::from_secs(60)).is_elapsed());
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        self.deadline.is_some_and(|at| clock::now() >= at)
+        self.deadline().is_some_and(|at| clock::now() >= at)
     }
 }
 
@@ -114,6 +125,9 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if let Some(d) = this.not_started.take() {
+            this.deadline = clock::now().checked_add(d);
+        }
         match this.deadline {
             Some(at) => this.timer.poll_until(at, cx).map(drop),
             None => Poll::Pending,
@@ -124,7 +138,7 @@ impl Future for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Sleep");
-        match self.deadline {
+        match self.deadline() {
             None => d.field("deadline", &"never"),
             Some(at) => match at.checked_duration_since(clock::now()) {
                 Some(left) if !left.is_zero() => d.field("remaining", &left),

@@ -93,3 +93,23 @@ where
         }
     }
 }
+
+/// Runs `body` under every runtime, each time on a fresh auto-advancing
+/// virtual clock (`TestClock`), entered for the body: timing logic is
+/// asserted on exact virtual instants, and no real time passes.
+pub fn virtual_time<F, Fut>(body: F)
+where
+    F: Fn(async_guard::time::TestClock) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    for rt in ALL {
+        let clock = async_guard::time::TestClock::new();
+        clock.set_auto_advance(true);
+        let fut = clock.enter(body(clock.clone()));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(rt, fut)));
+        if let Err(panic) = outcome {
+            eprintln!("test body failed under runtime {rt:?} (virtual time)");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
