@@ -26,15 +26,27 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Virtual>>> = const { RefCell::new(None) };
 }
 
+/// Set once the process creates its first virtual clock: until then (and
+/// in every process that never does, such as benchmarks built with the
+/// feature on) the real clock costs one relaxed load more, no
+/// thread-local access.
+static IN_USE: AtomicBool = AtomicBool::new(false);
+
 /// The virtual clock entered on this thread, if any.
 #[inline]
 pub(crate) fn current() -> Option<Arc<Virtual>> {
+    if !IN_USE.load(Ordering::Relaxed) {
+        return None;
+    }
     CURRENT.with(|c| c.borrow().clone())
 }
 
 /// The virtual time now, if a virtual clock is entered on this thread.
 #[inline]
 pub(crate) fn now() -> Option<Instant> {
+    if !IN_USE.load(Ordering::Relaxed) {
+        return None;
+    }
     CURRENT.with(|c| c.borrow().as_ref().map(|v| v.now()))
 }
 
@@ -61,6 +73,7 @@ struct State {
 
 impl Virtual {
     pub(crate) fn new(now: Instant) -> Arc<Self> {
+        IN_USE.store(true, Ordering::Relaxed);
         Arc::new(Virtual {
             state: Mutex::new(State {
                 now,
