@@ -61,7 +61,11 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn collect(opts: &Options, server: Option<ServerEnd<'_>>, client: Option<ClientEnd>) -> Report {
+    pub fn collect(
+        opts: &Options,
+        server: Option<ServerEnd<'_>>,
+        client: Option<ClientEnd>,
+    ) -> Report {
         let mut report = Report {
             naive: opts.naive,
             runtime: opts.runtime,
@@ -174,10 +178,7 @@ impl Report {
     }
 
     fn answered(&self, answer: Answer) -> u64 {
-        self.answers
-            .values()
-            .filter_map(|m| m.get(&answer))
-            .sum()
+        self.answers.values().filter_map(|m| m.get(&answer)).sum()
     }
 
     /// Clients that never got any answer although they waited for one.

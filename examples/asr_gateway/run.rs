@@ -115,10 +115,13 @@ fn both(opts: &Options) -> std::io::Result<Report> {
     );
     let load_time = started.elapsed();
 
-    let report = running.stop(opts, Some(ClientEnd {
-        sessions,
-        load_time,
-    }));
+    let report = running.stop(
+        opts,
+        Some(ClientEnd {
+            sessions,
+            load_time,
+        }),
+    );
     if remove {
         let _ = std::fs::remove_dir_all(&out_dir);
     }
@@ -151,7 +154,10 @@ fn serve(opts: &Options, addr: &str) -> std::io::Result<Report> {
 /// `--connect ADDR`: the load generator alone, against an outside server.
 fn connect(opts: &Options, addr: &str) -> std::io::Result<Report> {
     let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "address resolves to nothing")
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolves to nothing",
+        )
     })?;
     let started = Instant::now();
     let sessions = load(
@@ -242,11 +248,13 @@ impl Running {
         drop(stop_tx);
         let _ = server_thread.join();
         let settle = Instant::now();
-        while server.counters.active.load(Relaxed) > 0 && settle.elapsed() < Duration::from_secs(5) {
+        while server.counters.active.load(Relaxed) > 0 && settle.elapsed() < Duration::from_secs(5)
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         let stuck = server.counters.active.load(Relaxed);
-        let drain = futures_lite::future::block_on(async_guard::shield::drain(Duration::from_secs(5)));
+        let drain =
+            futures_lite::future::block_on(async_guard::shield::drain(Duration::from_secs(5)));
         probe.stop();
 
         Report::collect(

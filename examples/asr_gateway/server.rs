@@ -1,11 +1,11 @@
 //! The gateway server: one connection handler per client, with each cure
 //! where a real service would put it (or none of them with `--naive`).
 
+use std::future::Future;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use async_guard::FutureExt as _;
@@ -127,10 +127,7 @@ impl Server {
                 .name("asr-sessions")
                 .build(),
             counters: Counters::default(),
-            run_id: format!(
-                "{:08x}",
-                crate::recognizer::seed_from_clock() & 0xffff_ffff
-            ),
+            run_id: format!("{:08x}", crate::recognizer::seed_from_clock() & 0xffff_ffff),
             next_session: AtomicU64::new(1),
             cfg,
         }
@@ -165,7 +162,11 @@ impl Server {
 pub fn transcript_file_contents(client_name: &[u8], transcript: &str) -> String {
     const SHOWN: usize = 200;
     let name = String::from_utf8_lossy(client_name);
-    let mut escaped: String = name.chars().take(SHOWN).flat_map(char::escape_debug).collect();
+    let mut escaped: String = name
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
     if name.chars().count() > SHOWN {
         escaped.push_str(&format!("... ({} bytes in all)", client_name.len()));
     }
@@ -249,7 +250,12 @@ async fn serve(server: Arc<Server>, conn: &Conn) {
     } else {
         let Some(_slot) = HandshakeSlot::take(&c.handshaking, server.cfg.max_handshaking) else {
             c.handshake_shed.fetch_add(1, Relaxed);
-            send(&conn, Kind::Busy, "busy: too many connections, try again later").await;
+            send(
+                &conn,
+                Kind::Busy,
+                "busy: too many connections, try again later",
+            )
+            .await;
             return;
         };
         match timeout(server.cfg.handshake_timeout, read_frame(&mut &*conn)).await {
@@ -382,7 +388,11 @@ async fn read(server: &Server, conn: &Conn) -> Result<Frame, Outcome> {
 /// the wait touches the session's activity: a slow pool or slow storage
 /// (say, a thread shortage) must not get a healthy session reaped. The
 /// session deadline still bounds the whole session.
-async fn working<T>(activity: Option<&Activity>, every: Duration, work: impl Future<Output = T>) -> T {
+async fn working<T>(
+    activity: Option<&Activity>,
+    every: Duration,
+    work: impl Future<Output = T>,
+) -> T {
     match activity {
         None => work.await,
         Some(a) => {
