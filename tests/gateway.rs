@@ -248,9 +248,18 @@ mod bad_input {
 
     /// Starts a guarded server on its own thread; returns its address.
     fn start() -> (std::net::SocketAddr, Arc<Server>, async_channel::Sender<()>) {
+        start_with(|_| {})
+    }
+
+    /// Starts a guarded server whose demo configuration `tune` adjusts.
+    fn start_with(
+        tune: impl FnOnce(&mut server::Config),
+    ) -> (std::net::SocketAddr, Arc<Server>, async_channel::Sender<()>) {
         let dir = std::env::temp_dir().join(format!("asr-gateway-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let server = Arc::new(Server::new(run::config(&Options::default(), dir)));
+        let mut cfg = run::config(&Options::default(), dir);
+        tune(&mut cfg);
+        let server = Arc::new(Server::new(cfg));
         let listener = Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
         let addr = listener.get_ref().local_addr().unwrap();
         let (stop, stopped) = async_channel::bounded(1);
@@ -302,7 +311,7 @@ mod bad_input {
         // A session that starts with something other than OPEN.
         let f = answer_to(addr, &[Kind::End as u8, 0, 0, 0, 0], false);
         assert_eq!(f.kind, Kind::Error);
-        // Silence: the OPEN frame never comes, the frame timeout answers.
+        // Silence: the OPEN frame never comes, the handshake deadline answers.
         let f = answer_to(addr, b"", false);
         assert_eq!(f.kind, Kind::Timeout);
         assert_eq!(
@@ -312,5 +321,80 @@ mod bad_input {
                 .load(std::sync::atomic::Ordering::Relaxed),
             4
         );
+    }
+
+    fn normal_session(addr: std::net::SocketAddr, seed: u64) -> super::client::Answer {
+        futures_lite::future::block_on(super::client::run(
+            addr,
+            super::client::Behaviour::Normal,
+            seed,
+        ))
+        .answer
+    }
+
+    #[test]
+    fn a_failed_persist_answers_error_and_is_counted_not_lost() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let missing = std::env::temp_dir().join(format!(
+            "asr-gateway-test-missing-{}/no/such/dir",
+            std::process::id()
+        ));
+        let (addr, server, _stop) = start_with(|cfg| cfg.out_dir = missing);
+        assert_eq!(normal_session(addr, 1), super::client::Answer::Error);
+        let c = &server.counters;
+        assert_eq!(c.produced.load(Relaxed), 1);
+        assert_eq!(c.persist_failed.load(Relaxed), 1);
+        // The answer went out after the write ended: nothing in flight.
+        assert_eq!(c.writes_in_flight(), 0);
+        assert_eq!(c.abandoned.load(Relaxed), 0);
+        assert_eq!(c.disconnected.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn waiting_on_its_own_slow_persist_keeps_a_session_alive() {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Storage so slow that the write takes over twice the idle TTL
+        // (the transcript file is at least three 32-byte pieces).
+        let (addr, server, _stop) = start_with(|cfg| {
+            cfg.idle_ttl = Duration::from_millis(300);
+            cfg.storage_delay = Duration::from_millis(250);
+        });
+        assert_eq!(normal_session(addr, 2), super::client::Answer::Final);
+        let c = &server.counters;
+        assert_eq!(c.reaped.load(Relaxed), 0);
+        assert_eq!(c.persisted.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn connect_failures_and_unserved_normal_clients_break_the_verdict() {
+        use super::client::{Answer, Behaviour, Session};
+        use super::report::{ClientEnd, Report};
+        let verdict = |answers: &[(Behaviour, Answer)]| {
+            let sessions = answers
+                .iter()
+                .map(|&(behaviour, answer)| Session {
+                    behaviour,
+                    answer,
+                    latency: Duration::from_millis(10),
+                })
+                .collect();
+            let client = ClientEnd {
+                sessions,
+                load_time: Duration::from_secs(1),
+            };
+            Report::collect(&Options::default(), None, Some(client)).violations()
+        };
+        assert!(verdict(&[(Behaviour::Normal, Answer::Final)]).is_empty());
+        let v = verdict(&[
+            (Behaviour::Normal, Answer::Final),
+            (Behaviour::Normal, Answer::ConnectFailed),
+        ]);
+        assert!(v.iter().any(|v| v.contains("could not connect")), "{v:?}");
+        let v = verdict(&[
+            (Behaviour::Normal, Answer::Timeout),
+            (Behaviour::Normal, Answer::Busy),
+            (Behaviour::Slow, Answer::Timeout),
+        ]);
+        assert!(v.iter().any(|v| v.contains("Normal")), "{v:?}");
     }
 }

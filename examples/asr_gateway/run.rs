@@ -75,6 +75,7 @@ pub fn config(opts: &Options, out_dir: PathBuf) -> Config {
         idle_ttl: Duration::from_millis(600),
         recognizer_work: 6,
         decode_rounds: 48,
+        storage_delay: Duration::from_millis(1),
         out_dir,
     }
 }

@@ -46,6 +46,8 @@ pub struct Config {
     pub recognizer_work: u32,
     /// CPU cost of decoding one sample.
     pub decode_rounds: u32,
+    /// How slow the storage is: the pause after each 32-byte piece written.
+    pub storage_delay: Duration,
     pub out_dir: PathBuf,
 }
 
@@ -520,7 +522,8 @@ struct TranscriptWrite {
 impl TranscriptWrite {
     async fn run(mut self, file: String, contents: String) -> Result<(), PersistError> {
         let c = &self.server.counters;
-        let res = persist(&self.server.cfg.out_dir, &file, &contents).await;
+        let cfg = &self.server.cfg;
+        let res = persist(&cfg.out_dir, &file, &contents, cfg.storage_delay).await;
         self.ended = true;
         match res {
             Ok(true) => {
@@ -567,7 +570,7 @@ async fn client_gone(conn: &Conn) {
 /// read back. Cut short, it leaves only a `.tmp` file and the transcript is
 /// lost. `file` is a server-made name (never the client's). Returns whether
 /// the file read back equal.
-async fn persist(dir: &Path, file: &str, contents: &str) -> std::io::Result<bool> {
+async fn persist(dir: &Path, file: &str, contents: &str, delay: Duration) -> std::io::Result<bool> {
     use std::io::Write;
     let tmp = dir.join(format!("{file}.tmp"));
     let done = dir.join(file);
@@ -579,7 +582,7 @@ async fn persist(dir: &Path, file: &str, contents: &str) -> std::io::Result<bool
     for piece in contents.as_bytes().chunks(32) {
         let piece = piece.to_vec();
         f = blocking::unblock(move || f.write_all(&piece).map(|()| f)).await?;
-        Timer::after(Duration::from_millis(1)).await; // slow storage
+        Timer::after(delay).await; // slow storage
     }
     let expected = contents.to_string();
     blocking::unblock(move || {
