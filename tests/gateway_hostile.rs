@@ -509,6 +509,28 @@ fn hostile_clients() {
     let t = served(addr, marker.as_bytes(), next_seed());
     finals.push((marker.clone().into_bytes(), t));
 
+    // `--connect` mode: the example's own load generator against this
+    // server keeps every promise (exit code 0); against a port where
+    // nobody listens it reports the connect failures (exit code 1).
+    let connect = |addr: String| {
+        let args = ["--connect", &addr, "--seconds", "1", "--clients", "4"];
+        cli::main(args.iter().map(|a| a.to_string()).collect())
+    };
+    assert_eq!(
+        connect(addr.to_string()),
+        0,
+        "--connect against the gateway"
+    );
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = nobody.local_addr().unwrap();
+    drop(nobody);
+    assert_eq!(
+        connect(closed.to_string()),
+        1,
+        "--connect where nobody listens"
+    );
+    gw.assert_up();
+
     // Give the server a moment to finish the last writes (FINAL is sent
     // after the rename, so they are done; this is only for the aborted ones).
     std::thread::sleep(Duration::from_millis(300));

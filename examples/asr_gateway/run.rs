@@ -286,8 +286,9 @@ fn load(addr: SocketAddr, clients: usize, duration: Duration) -> Vec<client::Ses
                     let seed = slot * 1_000_000 + n;
                     let behaviour = Behaviour::pick(recognizer::mix(seed));
                     let session = client::run(addr, behaviour, seed).await;
-                    // Real clients back off after BUSY instead of hammering.
-                    if session.answer == Answer::Busy {
+                    // Real clients back off after BUSY (or a failed
+                    // connect) instead of hammering.
+                    if matches!(session.answer, Answer::Busy | Answer::ConnectFailed) {
                         Timer::after(Duration::from_millis(50 + recognizer::mix(seed) % 150)).await;
                     }
                     done.push(session);
