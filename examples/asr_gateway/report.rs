@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -11,78 +10,146 @@ use async_guard::budget::LagStats;
 use async_guard::shield::DrainReport;
 
 use crate::client::{Answer, Behaviour, Session};
-use crate::run::{Options, Runtime, tally};
+use crate::run::{Mode, Options, Runtime, tally};
 use crate::server::Server;
+
+/// The server's side of a finished run.
+pub struct ServerEnd<'a> {
+    pub server: &'a Server,
+    /// Sessions still running after the settle period.
+    pub stuck: u64,
+    pub drain: DrainReport,
+    pub lag: LagStats,
+}
+
+/// The load generator's side of a finished run.
+pub struct ClientEnd {
+    pub sessions: Vec<Session>,
+    pub load_time: Duration,
+}
 
 pub struct Report {
     pub naive: bool,
     pub runtime: Runtime,
+    pub mode: Mode,
     pub clients: usize,
+    /// Whether each side ran in this process.
+    pub has_server: bool,
+    pub has_client: bool,
     pub load_time: Duration,
+    /// The server's counts (empty without a server).
     pub server: BTreeMap<&'static str, u64>,
     pub answers: BTreeMap<Behaviour, BTreeMap<Answer, u64>>,
     pub sessions: usize,
-    pub expected: usize,
-    pub persisted: usize,
-    pub corrupt: usize,
+    /// Final transcripts the server produced.
+    pub expected: u64,
+    /// Written and read back equal.
+    pub persisted: u64,
+    pub corrupt: u64,
+    /// The storage refused the write; the client was told ERROR.
+    pub persist_failed: u64,
+    /// Produced and neither stored nor refused (dropped, never finished,
+    /// or gone from the disk after it was stored).
+    pub lost: u64,
     pub stuck: u64,
     pub latencies: Vec<Duration>,
     pub lag: LagStats,
     /// Stalled polls seen by the stall detector, and the longest.
     pub stalls: (u64, Duration),
     pub cures: Vec<String>,
+    pub out_dir: Option<std::path::PathBuf>,
 }
 
 impl Report {
-    #[allow(clippy::too_many_arguments)]
     pub fn collect(
         opts: &Options,
-        server: &Server,
-        sessions: Vec<Session>,
-        load_time: Duration,
-        lag: LagStats,
-        stuck: u64,
-        drain: DrainReport,
-        out_dir: &Path,
+        server: Option<ServerEnd<'_>>,
+        client: Option<ClientEnd>,
     ) -> Report {
+        let mut report = Report {
+            naive: opts.naive,
+            runtime: opts.runtime,
+            mode: opts.mode.clone(),
+            clients: opts.clients,
+            has_server: server.is_some(),
+            has_client: client.is_some(),
+            load_time: Duration::ZERO,
+            server: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            sessions: 0,
+            expected: 0,
+            persisted: 0,
+            corrupt: 0,
+            persist_failed: 0,
+            lost: 0,
+            stuck: 0,
+            latencies: Vec::new(),
+            lag: LagStats::default(),
+            stalls: (0, Duration::ZERO),
+            cures: Vec::new(),
+            out_dir: None,
+        };
+        if let Some(end) = server {
+            report.add_server(end);
+        }
+        if let Some(client) = client {
+            report.load_time = client.load_time;
+            report.answers = tally(&client.sessions);
+            report.sessions = client.sessions.len();
+            let mut latencies: Vec<Duration> = client
+                .sessions
+                .iter()
+                .filter(|s| s.answer == Answer::Final)
+                .map(|s| s.latency)
+                .collect();
+            latencies.sort();
+            report.latencies = latencies;
+        }
+        report
+    }
+
+    fn add_server(&mut self, end: ServerEnd<'_>) {
+        let server = end.server;
         let c = &server.counters;
-        let server_counts = BTreeMap::from([
-            ("1 connections", c.connections.load(Relaxed)),
-            ("2 started", c.started.load(Relaxed)),
-            ("3 served", c.served.load(Relaxed)),
-            ("4 shed (BUSY)", c.shed.load(Relaxed)),
-            ("5 timed out", c.timed_out.load(Relaxed)),
-            ("6 reaped (idle)", c.reaped.load(Relaxed)),
-            ("7 disconnected", c.disconnected.load(Relaxed)),
-            ("8 malformed", c.malformed.load(Relaxed)),
-            ("9 most sessions at once", c.max_active.load(Relaxed)),
+        self.server = BTreeMap::from([
+            ("a connections", c.connections.load(Relaxed)),
+            ("b shed before OPEN (BUSY)", c.handshake_shed.load(Relaxed)),
+            ("c no OPEN in time", c.handshake_timed_out.load(Relaxed)),
+            ("d started", c.started.load(Relaxed)),
+            ("e served", c.served.load(Relaxed)),
+            ("f shed (BUSY)", c.shed.load(Relaxed)),
+            ("g timed out", c.timed_out.load(Relaxed)),
+            ("h reaped (idle)", c.reaped.load(Relaxed)),
+            ("i disconnected", c.disconnected.load(Relaxed)),
+            ("j malformed", c.malformed.load(Relaxed)),
+            ("k persist failed (ERROR)", c.persist_failed.load(Relaxed)),
+            ("l most sessions at once", c.max_active.load(Relaxed)),
         ]);
 
-        // Nothing lost: every transcript the server produced must be on disk,
-        // byte for byte.
-        let expected = c.expected.lock().unwrap().clone();
-        let mut persisted = 0;
-        let mut corrupt = 0;
-        for (name, text) in &expected {
-            match std::fs::read_to_string(out_dir.join(format!("{name}.txt"))) {
-                Ok(on_disk) if &on_disk == text => persisted += 1,
-                Ok(_) => corrupt += 1,
-                Err(_) => {}
-            }
-        }
-
-        let mut latencies: Vec<Duration> = sessions
-            .iter()
-            .filter(|s| s.answer == Answer::Final)
-            .map(|s| s.latency)
-            .collect();
-        latencies.sort();
+        // Nothing lost: every transcript the server produced was written and
+        // read back equal, or refused by the storage (and the client told),
+        // and every stored file is still there.
+        self.expected = c.produced.load(Relaxed);
+        self.persisted = c.persisted.load(Relaxed);
+        self.corrupt = c.corrupt.load(Relaxed);
+        self.persist_failed = c.persist_failed.load(Relaxed);
+        let stored = self.persisted + self.corrupt;
+        let missing = stored.saturating_sub(server.transcripts_on_disk());
+        self.lost = c.abandoned.load(Relaxed) + c.writes_in_flight() + missing;
+        self.stuck = end.stuck;
+        self.lag = end.lag;
+        self.stalls = (
+            c.stalls.load(Relaxed),
+            Duration::from_micros(c.longest_stall_us.load(Relaxed)),
+        );
+        self.out_dir = Some(server.cfg.out_dir.clone());
 
         let l = server.limiter.stats();
         let p = server.pool.stats();
         let r = server.reaper.stats();
         let s = async_guard::shield::stats();
-        let cures = vec![
+        let drain = end.drain;
+        self.cures = vec![
             format!(
                 "limit   : limit {}, acquired {}, shed {}, timed out waiting {}, longest wait {:.1?}",
                 l.limit, l.acquired, l.shed, l.timed_out, l.longest_wait
@@ -100,27 +167,6 @@ impl Report {
                 s.shielded, s.completed, drain.completed, drain.still_running
             ),
         ];
-
-        Report {
-            naive: opts.naive,
-            runtime: opts.runtime,
-            clients: opts.clients,
-            load_time,
-            server: server_counts,
-            answers: tally(&sessions),
-            sessions: sessions.len(),
-            expected: expected.len(),
-            persisted,
-            corrupt,
-            stuck,
-            latencies,
-            lag,
-            stalls: (
-                c.stalls.load(Relaxed),
-                Duration::from_micros(c.longest_stall_us.load(Relaxed)),
-            ),
-            cures,
-        }
     }
 
     fn percentile(&self, p: f64) -> Duration {
@@ -131,41 +177,70 @@ impl Report {
         self.latencies[i]
     }
 
-    /// Clients that never got any answer although they waited for one.
-    pub fn unanswered(&self) -> u64 {
-        self.answers
-            .values()
-            .flat_map(|m| m.iter())
-            .filter(|(a, _)| matches!(a, Answer::Nothing | Answer::Closed))
-            .map(|(_, n)| n)
-            .sum()
+    fn answered(&self, answer: Answer) -> u64 {
+        self.answers.values().filter_map(|m| m.get(&answer)).sum()
     }
 
-    pub fn lost(&self) -> usize {
-        self.expected - self.persisted
+    /// Clients that never got any answer although they waited for one.
+    pub fn unanswered(&self) -> u64 {
+        self.answered(Answer::Nothing) + self.answered(Answer::Closed)
+    }
+
+    /// Client sessions that could not even connect.
+    pub fn connect_failed(&self) -> u64 {
+        self.answered(Answer::ConnectFailed)
+    }
+
+    /// Normal (well-behaved) client sessions, and how many got a transcript.
+    pub fn normal_served(&self) -> (u64, u64) {
+        let m = self.answers.get(&Behaviour::Normal);
+        let total = m.map(|m| m.values().sum()).unwrap_or(0);
+        let served = m.and_then(|m| m.get(&Answer::Final)).copied().unwrap_or(0);
+        (total, served)
     }
 
     /// What a guarded gateway promises; empty when every promise held.
     pub fn violations(&self) -> Vec<String> {
         let mut v = Vec::new();
-        if self.lost() > 0 {
-            v.push(format!(
-                "{} of {} transcripts lost",
-                self.lost(),
-                self.expected
-            ));
+        if self.has_server {
+            if self.lost > 0 {
+                v.push(format!(
+                    "{} of {} transcripts lost",
+                    self.lost, self.expected
+                ));
+            }
+            if self.corrupt > 0 {
+                v.push(format!("{} transcripts corrupt on disk", self.corrupt));
+            }
+            if self.persist_failed > 0 {
+                v.push(format!(
+                    "{} transcripts could not be stored (clients told ERROR)",
+                    self.persist_failed
+                ));
+            }
+            if self.stuck > 0 {
+                v.push(format!(
+                    "{} sessions still stuck after the load ended",
+                    self.stuck
+                ));
+            }
         }
-        if self.corrupt > 0 {
-            v.push(format!("{} transcripts corrupt on disk", self.corrupt));
-        }
-        if self.unanswered() > 0 {
-            v.push(format!("{} clients got no answer", self.unanswered()));
-        }
-        if self.stuck > 0 {
-            v.push(format!(
-                "{} sessions still stuck after the load ended",
-                self.stuck
-            ));
+        if self.has_client {
+            if self.unanswered() > 0 {
+                v.push(format!("{} clients got no answer", self.unanswered()));
+            }
+            if self.connect_failed() > 0 {
+                v.push(format!(
+                    "{} client sessions could not connect",
+                    self.connect_failed()
+                ));
+            }
+            let (normal, served) = self.normal_served();
+            if normal > 0 && served == 0 {
+                v.push(format!(
+                    "none of {normal} well-behaved (Normal) client sessions was served"
+                ));
+            }
         }
         v
     }
@@ -204,85 +279,110 @@ impl fmt::Display for Report {
         } else {
             "guarded (all six cures)"
         };
-        writeln!(
-            f,
-            "== ASR gateway: {mode}, runtime {:?}, {} client loops, {:.1?} of load",
-            self.runtime, self.clients, self.load_time
-        )?;
-        writeln!(f)?;
-        writeln!(f, "{} client sessions ran; the server saw", self.sessions)?;
-        for (k, v) in &self.server {
-            writeln!(f, "  {:<26} {v:>6}", &k[2..])?;
+        match &self.mode {
+            Mode::Both => writeln!(
+                f,
+                "== ASR gateway: {mode}, runtime {:?}, {} client loops, {:.1?} of load",
+                self.runtime, self.clients, self.load_time
+            )?,
+            Mode::Serve(_) => writeln!(
+                f,
+                "== ASR gateway server: {mode}, runtime {:?}",
+                self.runtime
+            )?,
+            Mode::Connect(addr) => writeln!(
+                f,
+                "== ASR load generator against {addr}: {} client loops, {:.1?} of load",
+                self.clients, self.load_time
+            )?,
         }
-        writeln!(f)?;
-        let answers = [
-            Answer::Final,
-            Answer::Busy,
-            Answer::Timeout,
-            Answer::Error,
-            Answer::HungUp,
-            Answer::Closed,
-            Answer::Nothing,
-            Answer::ConnectFailed,
-        ];
-        write!(f, "clients got   {:>9}", "sessions")?;
-        for a in &answers {
-            write!(f, " {:>8}", format!("{a:?}"))?;
+        if self.has_server {
+            writeln!(f)?;
+            if self.has_client {
+                writeln!(f, "{} client sessions ran; the server saw", self.sessions)?;
+            } else {
+                writeln!(f, "the server saw")?;
+            }
+            for (k, v) in &self.server {
+                writeln!(f, "  {:<26} {v:>6}", &k[2..])?;
+            }
         }
-        writeln!(f)?;
-        for (b, m) in &self.answers {
-            let total: u64 = m.values().sum();
-            write!(f, "  {:<13} {total:>7}", format!("{b:?}"))?;
+        if self.has_client {
+            writeln!(f)?;
+            let answers = [
+                Answer::Final,
+                Answer::Busy,
+                Answer::Timeout,
+                Answer::Error,
+                Answer::HungUp,
+                Answer::Closed,
+                Answer::Nothing,
+                Answer::ConnectFailed,
+            ];
+            write!(f, "clients got   {:>9}", "sessions")?;
             for a in &answers {
-                write!(f, " {:>8}", m.get(a).copied().unwrap_or(0))?;
+                write!(f, " {:>8}", format!("{a:?}"))?;
             }
             writeln!(f)?;
+            for (b, m) in &self.answers {
+                let total: u64 = m.values().sum();
+                write!(f, "  {:<13} {total:>7}", format!("{b:?}"))?;
+                for a in &answers {
+                    write!(f, " {:>8}", m.get(a).copied().unwrap_or(0))?;
+                }
+                writeln!(f)?;
+            }
         }
         writeln!(f)?;
-        writeln!(
-            f,
-            "transcripts   expected {}, persisted and read back equal {}, lost {}, corrupt {}",
-            self.expected,
-            self.persisted,
-            self.lost(),
-            self.corrupt
-        )?;
-        writeln!(
-            f,
-            "stuck         sessions still running after the load: {}",
-            self.stuck
-        )?;
-        writeln!(
-            f,
-            "unanswered    clients that waited and got nothing: {}",
-            self.unanswered()
-        )?;
-        writeln!(
-            f,
-            "event loop    heartbeat lag worst {:.1?}, p99 {:.1?}, p50 {:.1?}, {} of {} beats late by >= {:?}",
-            self.lag.worst,
-            self.lag.p99,
-            self.lag.p50,
-            self.lag.over_threshold,
-            self.lag.beats,
-            self.lag.threshold
-        )?;
-        writeln!(
-            f,
-            "stalls        handler polls that held the loop >= 5 ms: {}, longest {:.1?}",
-            self.stalls.0, self.stalls.1
-        )?;
-        writeln!(f)?;
-        writeln!(
-            f,
-            "latency of served sessions (n = {}): p50 {:.0?}, p95 {:.0?}, p99 {:.0?}",
-            self.latencies.len(),
-            self.percentile(0.50),
-            self.percentile(0.95),
-            self.percentile(0.99)
-        )?;
-        histogram(f, &self.latencies)?;
-        if !self.naive {
+        if self.has_server {
+            writeln!(
+                f,
+                "transcripts   produced {}, persisted and read back equal {}, refused by storage {}, lost {}, corrupt {}",
+                self.expected, self.persisted, self.persist_failed, self.lost, self.corrupt
+            )?;
+            writeln!(
+                f,
+                "stuck         sessions still running after the load: {}",
+                self.stuck
+            )?;
+        }
+        if self.has_client {
+            writeln!(
+                f,
+                "unanswered    clients that waited and got nothing: {}",
+                self.unanswered()
+            )?;
+        }
+        if self.has_server {
+            writeln!(
+                f,
+                "event loop    heartbeat lag worst {:.1?}, p99 {:.1?}, p50 {:.1?}, {} of {} beats late by >= {:?}",
+                self.lag.worst,
+                self.lag.p99,
+                self.lag.p50,
+                self.lag.over_threshold,
+                self.lag.beats,
+                self.lag.threshold
+            )?;
+            writeln!(
+                f,
+                "stalls        handler polls that held the loop >= 5 ms: {}, longest {:.1?}",
+                self.stalls.0, self.stalls.1
+            )?;
+        }
+        if self.has_client {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "latency of served sessions (n = {}): p50 {:.0?}, p95 {:.0?}, p99 {:.0?}",
+                self.latencies.len(),
+                self.percentile(0.50),
+                self.percentile(0.95),
+                self.percentile(0.99)
+            )?;
+            histogram(f, &self.latencies)?;
+        }
+        if self.has_server && !self.naive {
             writeln!(f)?;
             for line in &self.cures {
                 writeln!(f, "{line}")?;
@@ -291,10 +391,12 @@ impl fmt::Display for Report {
         writeln!(f)?;
         let v = self.violations();
         if v.is_empty() {
-            writeln!(
-                f,
-                "verdict       OK: nothing lost, nobody stuck, every client answered"
-            )
+            let what = match (self.has_server, self.has_client) {
+                (true, true) => "nothing lost, nobody stuck, every client answered",
+                (true, false) => "nothing lost, nobody stuck",
+                _ => "every client connected and was answered, well-behaved clients served",
+            };
+            writeln!(f, "verdict       OK: {what}")
         } else {
             writeln!(f, "verdict       {}", v.join("; "))
         }

@@ -1,7 +1,8 @@
 //! Wires the server, the load generator and the measurements together.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use async_io::{Async, Timer};
 
 use crate::client::{self, Answer, Behaviour};
 use crate::recognizer;
-use crate::report::Report;
+use crate::report::{ClientEnd, Report, ServerEnd};
 use crate::server::{self, Config, Server};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,13 +21,29 @@ pub enum Runtime {
     AsyncStd,
 }
 
+/// What the process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The server and the load generator in one process (the default).
+    Both,
+    /// The server alone, listening on this address.
+    Serve(String),
+    /// The load generator alone, against a server at this address.
+    Connect(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub naive: bool,
     pub runtime: Runtime,
     pub clients: usize,
     pub seconds: f64,
+    /// `--serve` without `--seconds`: run until the process is interrupted.
+    pub forever: bool,
     pub limit: usize,
+    pub mode: Mode,
+    /// Where transcripts go (`--out`); a fresh temporary directory if unset.
+    pub out_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -36,74 +53,113 @@ impl Default for Options {
             runtime: Runtime::Smol,
             clients: 32,
             seconds: 8.0,
+            forever: false,
             limit: 16,
+            mode: Mode::Both,
+            out_dir: None,
         }
     }
 }
 
 /// The server settings the demo runs with.
-pub fn config(opts: &Options, out_dir: std::path::PathBuf) -> Config {
+pub fn config(opts: &Options, out_dir: PathBuf) -> Config {
     Config {
         naive: opts.naive,
         limit: opts.limit.max(1),
         max_waiting: opts.limit.max(1),
         admission_wait: Duration::from_millis(300),
+        max_handshaking: 512,
+        handshake_timeout: Duration::from_millis(500),
         frame_timeout: Duration::from_secs(1),
         session_deadline: Duration::from_secs(2),
         idle_ttl: Duration::from_millis(600),
         recognizer_work: 6,
         decode_rounds: 48,
+        storage_delay: Duration::from_millis(1),
         out_dir,
     }
 }
 
 pub type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// Runs the gateway and the load against it; returns what was measured.
+/// Runs what `opts.mode` says; returns what was measured.
 pub fn run(opts: &Options) -> std::io::Result<Report> {
-    let out_dir = std::env::temp_dir().join(format!(
+    match &opts.mode {
+        Mode::Both => both(opts),
+        Mode::Serve(addr) => serve(opts, addr),
+        Mode::Connect(addr) => connect(opts, addr),
+    }
+}
+
+fn temp_out_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
         "asr-gateway-{}-{:x}",
         std::process::id(),
         recognizer::seed_from_clock()
-    ));
-    std::fs::create_dir_all(&out_dir)?;
-    let cfg = config(opts, out_dir.clone());
-    let server = Arc::new(Server::new(cfg));
-    let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
-    let addr = listener.get_ref().local_addr()?;
+    ))
+}
 
-    // The event loop's own health: a heartbeat on the server's executor.
-    let (probe, heartbeat) =
-        LagProbe::with_threshold(Duration::from_millis(5), Duration::from_millis(10));
-    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
-    let server_thread = {
-        let server = server.clone();
-        let runtime = opts.runtime;
-        std::thread::Builder::new()
-            .name("gateway-server".into())
-            .spawn(move || match runtime {
-                Runtime::Smol => {
-                    // One thread, like an asyncio event loop.
-                    let ex = Arc::new(async_executor::Executor::new());
-                    ex.spawn(heartbeat).detach();
-                    let spawner = ex.clone();
-                    let spawn = move |f: BoxFuture| spawner.spawn(f).detach();
-                    futures_lite::future::block_on(
-                        ex.run(server::accept_loop(server, listener, spawn, stop_rx)),
-                    );
-                }
-                Runtime::AsyncStd => {
-                    async_std::task::spawn(heartbeat);
-                    let spawn = |f: BoxFuture| {
-                        async_std::task::spawn(f);
-                    };
-                    async_std::task::block_on(server::accept_loop(
-                        server, listener, spawn, stop_rx,
-                    ));
-                }
-            })?
+/// Runs the gateway and the load against it in one process.
+fn both(opts: &Options) -> std::io::Result<Report> {
+    let (out_dir, remove) = match &opts.out_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (temp_out_dir(), true),
     };
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    let running = Running::start(opts, listener, out_dir.clone())?;
 
+    let started = Instant::now();
+    let sessions = load(
+        running.addr,
+        opts.clients,
+        Duration::from_secs_f64(opts.seconds.max(0.1)),
+    );
+    let load_time = started.elapsed();
+
+    let report = running.stop(
+        opts,
+        Some(ClientEnd {
+            sessions,
+            load_time,
+        }),
+    );
+    if remove {
+        let _ = std::fs::remove_dir_all(&out_dir);
+    }
+    Ok(report)
+}
+
+/// `--serve ADDR`: the server alone. The first line printed is
+/// `listening on ADDR` with the port actually bound.
+fn serve(opts: &Options, addr: &str) -> std::io::Result<Report> {
+    let out_dir = opts.out_dir.clone().unwrap_or_else(temp_out_dir);
+    let listener = TcpListener::bind(addr)?;
+    let running = Running::start(opts, listener, out_dir.clone())?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", running.addr)?;
+        writeln!(out, "transcripts go to {}", out_dir.display())?;
+        out.flush()?;
+    }
+    if opts.forever {
+        // Until the process is interrupted.
+        loop {
+            std::thread::park();
+        }
+    }
+    std::thread::sleep(Duration::from_secs_f64(opts.seconds.max(0.1)));
+    Ok(running.stop(opts, None))
+}
+
+/// `--connect ADDR`: the load generator alone, against an outside server.
+fn connect(opts: &Options, addr: &str) -> std::io::Result<Report> {
+    let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolves to nothing",
+        )
+    })?;
     let started = Instant::now();
     let sessions = load(
         addr,
@@ -111,25 +167,108 @@ pub fn run(opts: &Options) -> std::io::Result<Report> {
         Duration::from_secs_f64(opts.seconds.max(0.1)),
     );
     let load_time = started.elapsed();
-    let lag: LagStats = probe.stats();
+    Ok(Report::collect(
+        opts,
+        None,
+        Some(ClientEnd {
+            sessions,
+            load_time,
+        }),
+    ))
+}
 
-    // Shutdown: stop accepting, let running sessions end, then wait for
-    // every shielded write (the step asyncio programs forget).
-    drop(stop_tx);
-    let _ = server_thread.join();
-    let settle = Instant::now();
-    while server.counters.active.load(Relaxed) > 0 && settle.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
+/// A server running on its own thread.
+struct Running {
+    server: Arc<Server>,
+    addr: SocketAddr,
+    probe: LagProbe,
+    stop_tx: async_channel::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    fn start(opts: &Options, listener: TcpListener, out_dir: PathBuf) -> std::io::Result<Running> {
+        std::fs::create_dir_all(&out_dir)?;
+        let cfg = config(opts, out_dir);
+        let server = Arc::new(Server::new(cfg));
+        let listener = Async::new(listener)?;
+        let addr = listener.get_ref().local_addr()?;
+
+        // The event loop's own health: a heartbeat on the server's executor.
+        let (probe, heartbeat) =
+            LagProbe::with_threshold(Duration::from_millis(5), Duration::from_millis(10));
+        let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+        let thread = {
+            let server = server.clone();
+            let runtime = opts.runtime;
+            std::thread::Builder::new()
+                .name("gateway-server".into())
+                .spawn(move || match runtime {
+                    Runtime::Smol => {
+                        // One thread, like an asyncio event loop.
+                        let ex = Arc::new(async_executor::Executor::new());
+                        ex.spawn(heartbeat).detach();
+                        let spawner = ex.clone();
+                        let spawn = move |f: BoxFuture| spawner.spawn(f).detach();
+                        futures_lite::future::block_on(
+                            ex.run(server::accept_loop(server, listener, spawn, stop_rx)),
+                        );
+                    }
+                    Runtime::AsyncStd => {
+                        async_std::task::spawn(heartbeat);
+                        let spawn = |f: BoxFuture| {
+                            async_std::task::spawn(f);
+                        };
+                        async_std::task::block_on(server::accept_loop(
+                            server, listener, spawn, stop_rx,
+                        ));
+                    }
+                })?
+        };
+        Ok(Running {
+            server,
+            addr,
+            probe,
+            stop_tx,
+            thread,
+        })
     }
-    let stuck = server.counters.active.load(Relaxed);
-    let drain = futures_lite::future::block_on(async_guard::shield::drain(Duration::from_secs(5)));
-    probe.stop();
 
-    let report = Report::collect(
-        opts, &server, sessions, load_time, lag, stuck, drain, &out_dir,
-    );
-    let _ = std::fs::remove_dir_all(&out_dir);
-    Ok(report)
+    fn stop(self, opts: &Options, client: Option<ClientEnd>) -> Report {
+        let Running {
+            server,
+            probe,
+            stop_tx,
+            thread: server_thread,
+            ..
+        } = self;
+        let lag: LagStats = probe.stats();
+
+        // Shutdown: stop accepting, let running sessions end, then wait for
+        // every shielded write (the step asyncio programs forget).
+        drop(stop_tx);
+        let _ = server_thread.join();
+        let settle = Instant::now();
+        while server.counters.active.load(Relaxed) > 0 && settle.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stuck = server.counters.active.load(Relaxed);
+        let drain =
+            futures_lite::future::block_on(async_guard::shield::drain(Duration::from_secs(5)));
+        probe.stop();
+
+        Report::collect(
+            opts,
+            Some(ServerEnd {
+                server: &server,
+                stuck,
+                drain,
+                lag,
+            }),
+            client,
+        )
+    }
 }
 
 /// Runs `clients` client loops for `duration`; returns every session.
@@ -147,8 +286,9 @@ fn load(addr: SocketAddr, clients: usize, duration: Duration) -> Vec<client::Ses
                     let seed = slot * 1_000_000 + n;
                     let behaviour = Behaviour::pick(recognizer::mix(seed));
                     let session = client::run(addr, behaviour, seed).await;
-                    // Real clients back off after BUSY instead of hammering.
-                    if session.answer == Answer::Busy {
+                    // Real clients back off after BUSY (or a failed
+                    // connect) instead of hammering.
+                    if matches!(session.answer, Answer::Busy | Answer::ConnectFailed) {
                         Timer::after(Duration::from_millis(50 + recognizer::mix(seed) % 150)).await;
                     }
                     done.push(session);

@@ -1,11 +1,11 @@
 //! The gateway server: one connection handler per client, with each cure
 //! where a real service would put it (or none of them with `--naive`).
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_guard::FutureExt as _;
@@ -30,6 +30,12 @@ pub struct Config {
     pub max_waiting: usize,
     /// How long an admitted-to-the-queue client may wait for a slot.
     pub admission_wait: Duration,
+    /// Connections that have not yet sent a complete OPEN frame; beyond
+    /// this, a new connection is told BUSY at once. An atomic counter: a
+    /// silent socket costs a task and a timer, never a session slot.
+    pub max_handshaking: usize,
+    /// Bound on receiving the whole OPEN frame after the connect.
+    pub handshake_timeout: Duration,
     /// Bound on reading one frame.
     pub frame_timeout: Duration,
     /// Bound on a whole session.
@@ -40,13 +46,22 @@ pub struct Config {
     pub recognizer_work: u32,
     /// CPU cost of decoding one sample.
     pub decode_rounds: u32,
+    /// How slow the storage is: the pause after each 32-byte piece written.
+    pub storage_delay: Duration,
     pub out_dir: PathBuf,
 }
 
-/// What the server saw, for the report.
+/// What the server saw, for the report. Every field is a counter: nothing
+/// here grows with the server's lifetime.
 #[derive(Default)]
 pub struct Counters {
     pub connections: AtomicU64,
+    /// Connections told BUSY before their OPEN frame (too many handshaking).
+    pub handshake_shed: AtomicU64,
+    /// Connections with no complete OPEN frame within the handshake deadline.
+    pub handshake_timed_out: AtomicU64,
+    /// Connections waiting for their OPEN frame right now.
+    pub handshaking: AtomicU64,
     pub started: AtomicU64,
     pub served: AtomicU64,
     pub shed: AtomicU64,
@@ -59,14 +74,33 @@ pub struct Counters {
     /// Polls of a connection handler that held the event loop over 5 ms.
     pub stalls: AtomicU64,
     pub longest_stall_us: AtomicU64,
-    /// Transcripts the server produced, by session name: what must be on disk.
-    pub expected: Mutex<HashMap<String, String>>,
+    /// Final transcripts the server produced: each must end up persisted
+    /// (written and read back equal), failed (the client was told ERROR),
+    /// or it is lost.
+    pub produced: AtomicU64,
+    pub persisted: AtomicU64,
+    /// Written, but read back different.
+    pub corrupt: AtomicU64,
+    /// The storage refused the write (the client, if still there, got ERROR).
+    pub persist_failed: AtomicU64,
+    /// The write was dropped before it finished (only possible without the
+    /// shield cure, or at process exit): lost.
+    pub abandoned: AtomicU64,
 }
 
 impl Counters {
     fn enter(&self) {
         let now = self.active.fetch_add(1, Relaxed) + 1;
         self.max_active.fetch_max(now, Relaxed);
+    }
+
+    /// Transcripts produced whose write has not ended yet.
+    pub fn writes_in_flight(&self) -> u64 {
+        let ended = self.persisted.load(Relaxed)
+            + self.corrupt.load(Relaxed)
+            + self.persist_failed.load(Relaxed)
+            + self.abandoned.load(Relaxed);
+        self.produced.load(Relaxed).saturating_sub(ended)
     }
 }
 
@@ -76,6 +110,10 @@ pub struct Server {
     pub limiter: Limiter,
     pub pool: CpuPool,
     pub reaper: Reaper,
+    /// Prefix of every file this server instance writes (unique per run,
+    /// so two runs sharing an output directory never collide).
+    pub run_id: String,
+    next_session: AtomicU64,
 }
 
 impl Server {
@@ -91,9 +129,50 @@ impl Server {
                 .name("asr-sessions")
                 .build(),
             counters: Counters::default(),
+            run_id: format!("{:08x}", crate::recognizer::seed_from_clock() & 0xffff_ffff),
+            next_session: AtomicU64::new(1),
             cfg,
         }
     }
+
+    /// The file a session's transcript goes to. Derived from the server's
+    /// own session id only: the client's name never becomes a path.
+    pub fn transcript_file(&self, session: u64) -> String {
+        format!("{}-{session:08}.txt", self.run_id)
+    }
+
+    /// Transcript files of this run found in the output directory.
+    pub fn transcripts_on_disk(&self) -> u64 {
+        let prefix = format!("{}-", self.run_id);
+        std::fs::read_dir(&self.cfg.out_dir)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| {
+                        let name = e.file_name();
+                        let name = name.to_string_lossy();
+                        name.starts_with(&prefix) && name.ends_with(".txt")
+                    })
+                    .count() as u64
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// What a transcript file holds: the client's name (escaped, cut to a
+/// bounded length: it is a label, never a path) on the first line, then the
+/// transcript.
+pub fn transcript_file_contents(client_name: &[u8], transcript: &str) -> String {
+    const SHOWN: usize = 200;
+    let name = String::from_utf8_lossy(client_name);
+    let mut escaped: String = name
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
+    if name.chars().count() > SHOWN {
+        escaped.push_str(&format!("... ({} bytes in all)", client_name.len()));
+    }
+    format!("client-name: \"{escaped}\"\n{transcript}\n")
 }
 
 /// How a session ended, seen from the server.
@@ -102,6 +181,8 @@ enum Outcome {
     Disconnected,
     Malformed(String),
     FrameTimeout,
+    /// The transcript could not be stored (already counted by the write).
+    PersistFailed(String),
 }
 
 type Conn = Arc<Async<TcpStream>>;
@@ -137,13 +218,73 @@ async fn linger(conn: &Conn) {
     let _ = timeout(Duration::from_millis(500), client_gone(conn)).await;
 }
 
+/// A place among the connections that have not sent their OPEN frame yet.
+struct HandshakeSlot<'a>(&'a AtomicU64);
+
+impl<'a> HandshakeSlot<'a> {
+    fn take(counter: &'a AtomicU64, max: usize) -> Option<Self> {
+        let before = counter.fetch_add(1, Relaxed);
+        if before >= max as u64 {
+            counter.fetch_sub(1, Relaxed);
+            return None;
+        }
+        Some(HandshakeSlot(counter))
+    }
+}
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 async fn serve(server: Arc<Server>, conn: &Conn) {
     let conn = conn.clone();
     let c = &server.counters;
     c.connections.fetch_add(1, Relaxed);
 
+    // The handshake: a complete OPEN frame within a short deadline, before
+    // the connection may ask for anything expensive. A socket that connects
+    // and says nothing holds a handshake slot (a counter) for at most
+    // `handshake_timeout`, never a session slot (time cure).
+    let open = if server.cfg.naive {
+        read_frame(&mut &*conn).await.map_err(read_outcome)
+    } else {
+        let Some(_slot) = HandshakeSlot::take(&c.handshaking, server.cfg.max_handshaking) else {
+            c.handshake_shed.fetch_add(1, Relaxed);
+            send(
+                &conn,
+                Kind::Busy,
+                "busy: too many connections, try again later",
+            )
+            .await;
+            return;
+        };
+        match timeout(server.cfg.handshake_timeout, read_frame(&mut &*conn)).await {
+            Ok(res) => res.map_err(read_outcome),
+            Err(_) => {
+                c.handshake_timed_out.fetch_add(1, Relaxed);
+                send(&conn, Kind::Timeout, "no complete OPEN frame in time").await;
+                return;
+            }
+        }
+    };
+    let name = match open {
+        Ok(f) if f.kind == Kind::Open => f.payload,
+        Ok(f) => {
+            return finish(
+                &server,
+                &conn,
+                Outcome::Malformed(format!("expected OPEN, got {:?}", f.kind)),
+            )
+            .await;
+        }
+        Err(outcome) => return finish(&server, &conn, outcome).await,
+    };
+
     // Admission: at most `limit` sessions; a few may wait briefly; the rest
-    // are told BUSY at once instead of piling up (limit cure).
+    // are told BUSY at once instead of piling up (limit cure). Only a client
+    // that completed its handshake gets this far.
     let _permit = if server.cfg.naive {
         None
     } else {
@@ -166,31 +307,20 @@ async fn serve(server: Arc<Server>, conn: &Conn) {
         }
     };
 
-    // The OPEN frame, bounded by the frame timeout (time cure).
-    let open = read(&server, &conn).await;
-    let name = match open {
-        Ok(f) if f.kind == Kind::Open => f.text(),
-        Ok(f) => {
-            return finish(
-                &server,
-                &conn,
-                Outcome::Malformed(format!("expected OPEN, got {:?}", f.kind)),
-            )
-            .await;
-        }
-        Err(outcome) => return finish(&server, &conn, outcome).await,
-    };
     c.started.fetch_add(1, Relaxed);
     c.enter();
+    let id = server.next_session.fetch_add(1, Relaxed);
+    let name: Arc<[u8]> = name.into();
 
     let outcome = if server.cfg.naive {
-        Some(session(&server, &conn, &name, None).await)
+        Some(session(&server, &conn, id, &name, None).await)
     } else {
         // The whole session has a deadline (time cure) and is reaped if the
         // client goes silent (reaper cure); either drops the session future.
-        let tracked = server.reaper.track(name.clone(), |activity| {
+        // The reaper's label is the server's id, not the client's string.
+        let tracked = server.reaper.track(format!("session-{id}"), |activity| {
             let (server, conn, name) = (server.clone(), conn.clone(), name.clone());
-            async move { session(&server, &conn, &name, Some(activity)).await }
+            async move { session(&server, &conn, id, &name, Some(activity)).await }
         });
         match timeout(server.cfg.session_deadline, tracked).await {
             Ok(Ok(outcome)) => Some(outcome),
@@ -229,6 +359,16 @@ async fn finish(server: &Server, conn: &Conn, outcome: Outcome) {
             c.timed_out.fetch_add(1, Relaxed);
             send(conn, Kind::Timeout, "no complete frame in time").await;
         }
+        Outcome::PersistFailed(why) => {
+            send(conn, Kind::Error, why).await;
+        }
+    }
+}
+
+fn read_outcome(e: ReadError) -> Outcome {
+    match e {
+        ReadError::Eof | ReadError::Io(_) => Outcome::Disconnected,
+        malformed => Outcome::Malformed(malformed.to_string()),
     }
 }
 
@@ -242,21 +382,54 @@ async fn read(server: &Server, conn: &Conn) -> Result<Frame, Outcome> {
             Err(_) => return Err(Outcome::FrameTimeout),
         }
     };
-    res.map_err(|e| match e {
-        ReadError::Eof | ReadError::Io(_) => Outcome::Disconnected,
-        malformed => Outcome::Malformed(malformed.to_string()),
-    })
+    res.map_err(read_outcome)
+}
+
+/// Awaits `work` that the session itself is waiting on (its recogniser, its
+/// own persist). The client is not idle while the server works for it, so
+/// the wait touches the session's activity: a slow pool or slow storage
+/// (say, a thread shortage) must not get a healthy session reaped. The
+/// session deadline still bounds the whole session.
+async fn working<T>(
+    activity: Option<&Activity>,
+    every: Duration,
+    work: impl Future<Output = T>,
+) -> T {
+    match activity {
+        None => work.await,
+        Some(a) => {
+            work.or(async {
+                loop {
+                    a.touch();
+                    Timer::after(every).await;
+                }
+            })
+            .await
+        }
+    }
 }
 
 /// One recognition session: build the recogniser, decode chunks, persist.
-async fn session(server: &Server, conn: &Conn, name: &str, activity: Option<Activity>) -> Outcome {
+async fn session(
+    server: &Arc<Server>,
+    conn: &Conn,
+    id: u64,
+    name: &[u8],
+    activity: Option<Activity>,
+) -> Outcome {
     let cfg = &server.cfg;
     let work = cfg.recognizer_work;
+    let pulse = cfg.idle_ttl / 4;
     // Building the recogniser is CPU-heavy: off the event loop (offload cure).
     let recognizer = if cfg.naive {
         Recognizer::new(work)
     } else {
-        server.pool.run(move || Recognizer::new(work)).await
+        working(
+            activity.as_ref(),
+            pulse,
+            server.pool.run(move || Recognizer::new(work)),
+        )
+        .await
     };
 
     let mut budget = Budget::default(); // yields every 500 µs of work
@@ -295,38 +468,34 @@ async fn session(server: &Server, conn: &Conn, name: &str, activity: Option<Acti
     }
 
     let transcript = words.join(" ");
-    server
-        .counters
-        .expected
-        .lock()
-        .unwrap()
-        .insert(name.to_string(), transcript.clone());
+    server.counters.produced.fetch_add(1, Relaxed);
 
     // Persist the final transcript. Like most servers, the handler stops
     // when the client hangs up; only a shielded write survives that
-    // (shield cure).
-    let path = cfg.out_dir.clone();
-    let file = name.to_string();
-    let text = transcript.clone();
-    let write = async move { persist(&path, &file, &text).await };
+    // (shield cure). The write keeps its own books, so a write that ends
+    // after the client left is still counted.
+    let write = TranscriptWrite {
+        server: server.clone(),
+        ended: false,
+    }
+    .run(
+        server.transcript_file(id),
+        transcript_file_contents(name, &transcript),
+    );
+    let gone = async {
+        client_gone(conn).await;
+        Err(PersistError::ClientGone)
+    };
     let persisted = if cfg.naive {
-        write
-            .or(async {
-                client_gone(conn).await;
-                Err(std::io::Error::other("client gone"))
-            })
-            .await
+        write.or(gone).await
     } else {
         let shielded = async_guard::shield::shield(write);
-        shielded
-            .or(async {
-                client_gone(conn).await;
-                Err(std::io::Error::other("client gone"))
-            })
-            .await
+        working(activity.as_ref(), pulse, shielded.or(gone)).await
     };
-    if persisted.is_err() {
-        return Outcome::Disconnected;
+    match persisted {
+        Ok(()) => {}
+        Err(PersistError::ClientGone) => return Outcome::Disconnected,
+        Err(PersistError::Failed(why)) => return Outcome::PersistFailed(why),
     }
     if write_frame(&mut &**conn, &Frame::new(Kind::Final, transcript))
         .await
@@ -335,6 +504,54 @@ async fn session(server: &Server, conn: &Conn, name: &str, activity: Option<Acti
         return Outcome::Disconnected;
     }
     Outcome::Served
+}
+
+enum PersistError {
+    ClientGone,
+    /// The storage failed; the reason for the client.
+    Failed(String),
+}
+
+/// One transcript write and its bookkeeping: exactly one of the counters
+/// `persisted`, `corrupt`, `persist_failed` or `abandoned` counts it.
+struct TranscriptWrite {
+    server: Arc<Server>,
+    ended: bool,
+}
+
+impl TranscriptWrite {
+    async fn run(mut self, file: String, contents: String) -> Result<(), PersistError> {
+        let c = &self.server.counters;
+        let cfg = &self.server.cfg;
+        let res = persist(&cfg.out_dir, &file, &contents, cfg.storage_delay).await;
+        self.ended = true;
+        match res {
+            Ok(true) => {
+                c.persisted.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Ok(false) => {
+                c.corrupt.fetch_add(1, Relaxed);
+                Err(PersistError::Failed(
+                    "could not store the transcript: read back different".into(),
+                ))
+            }
+            Err(e) => {
+                c.persist_failed.fetch_add(1, Relaxed);
+                Err(PersistError::Failed(format!(
+                    "could not store the transcript: {e}"
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for TranscriptWrite {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.server.counters.abandoned.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// Resolves once the client closed its side of the connection.
@@ -348,25 +565,38 @@ async fn client_gone(conn: &Conn) {
     }
 }
 
-/// Writes a transcript the way a careful service does: to a temporary file
-/// in pieces (storage is slow), flushed, then renamed into place. Cut
-/// short, it leaves only a `.tmp` file and the transcript is lost.
-async fn persist(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
+/// Writes a transcript the way a careful service does: to a new temporary
+/// file in pieces (storage is slow), flushed, then renamed into place, then
+/// read back. Cut short, it leaves only a `.tmp` file and the transcript is
+/// lost. `file` is a server-made name (never the client's). Returns whether
+/// the file read back equal.
+async fn persist(dir: &Path, file: &str, contents: &str, delay: Duration) -> std::io::Result<bool> {
     use std::io::Write;
-    let tmp = dir.join(format!("{name}.tmp"));
-    let done = dir.join(format!("{name}.txt"));
-    let mut file = {
+    let tmp = dir.join(format!("{file}.tmp"));
+    let done = dir.join(file);
+    let mut f = {
         let tmp = tmp.clone();
-        blocking::unblock(move || std::fs::File::create(tmp)).await?
+        // `create_new`: never clobber a file that is already there.
+        blocking::unblock(move || std::fs::File::create_new(tmp)).await?
     };
-    for piece in text.as_bytes().chunks(32) {
+    for piece in contents.as_bytes().chunks(32) {
         let piece = piece.to_vec();
-        file = blocking::unblock(move || file.write_all(&piece).map(|()| file)).await?;
-        Timer::after(Duration::from_millis(1)).await; // slow storage
+        f = blocking::unblock(move || f.write_all(&piece).map(|()| f)).await?;
+        Timer::after(delay).await; // slow storage
     }
+    let expected = contents.to_string();
     blocking::unblock(move || {
-        file.sync_all()?;
-        std::fs::rename(tmp, done)
+        f.sync_all()?;
+        drop(f);
+        if done.exists() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "transcript file exists",
+            ));
+        }
+        std::fs::rename(&tmp, &done)?;
+        Ok(std::fs::read_to_string(&done)? == expected)
     })
     .await
 }

@@ -1,0 +1,100 @@
+//! The command line of the gateway example.
+
+use crate::run::{self, Mode, Options, Runtime};
+
+const HELP: &str = "\
+asr_gateway: a speech-recognition gateway under load, with and without async-guard's cures
+
+USAGE: cargo run --release --example asr_gateway -- [OPTIONS]
+
+OPTIONS:
+  --naive               run the same load with every cure switched off
+  --runtime smol|async-std
+                        the server's runtime (default smol: one event-loop thread)
+  --clients N           concurrent client loops (default 32)
+  --seconds S           how long the load runs (default 8)
+  --limit N             sessions the server runs at once (default 16)
+  --serve ADDR          run the server alone on ADDR (e.g. 127.0.0.1:0); the first line
+                        printed is `listening on IP:PORT`; runs for --seconds if given,
+                        else until interrupted
+  --connect ADDR        run the load generator alone against the server at ADDR
+  --out DIR             where transcripts go (default: a new temporary directory;
+                        removed at the end unless --out or --serve)
+  -h, --help            this text
+";
+
+fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
+    let mut opts = Options::default();
+    let mut seconds_given = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--naive" => opts.naive = true,
+            "--runtime" => {
+                opts.runtime = match value("--runtime")?.as_str() {
+                    "smol" => Runtime::Smol,
+                    "async-std" => Runtime::AsyncStd,
+                    other => return Err(format!("unknown runtime `{other}` (smol or async-std)")),
+                }
+            }
+            "--clients" => opts.clients = number(&value("--clients")?)?,
+            "--seconds" => {
+                let v = value("--seconds")?;
+                seconds_given = true;
+                opts.seconds = v
+                    .parse()
+                    .map_err(|_| format!("--seconds: `{v}` is not a number"))?
+            }
+            "--limit" => opts.limit = number(&value("--limit")?)?,
+            "--serve" => opts.mode = Mode::Serve(value("--serve")?),
+            "--connect" => opts.mode = Mode::Connect(value("--connect")?),
+            "--out" => opts.out_dir = Some(value("--out")?.into()),
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(None);
+            }
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    if opts.clients == 0 || opts.limit == 0 || !(opts.seconds > 0.0 && opts.seconds <= 3600.0) {
+        return Err(
+            "--clients and --limit must be at least 1, --seconds between 0 and 3600".into(),
+        );
+    }
+    opts.forever = matches!(opts.mode, Mode::Serve(_)) && !seconds_given;
+    Ok(Some(opts))
+}
+
+fn number(v: &str) -> Result<usize, String> {
+    v.parse()
+        .map_err(|_| format!("`{v}` is not a whole number"))
+}
+
+/// The command line: parses `args` (without the program name), runs, prints
+/// the report; returns the process exit code (0 OK, 1 a broken promise of
+/// the guarded gateway, 2 a usage or start-up error).
+pub fn main(args: Vec<String>) -> i32 {
+    let opts = match parse(args) {
+        Ok(Some(opts)) => opts,
+        Ok(None) => return 0,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{HELP}");
+            return 2;
+        }
+    };
+    match run::run(&opts) {
+        Ok(report) => {
+            print!("{report}");
+            if !opts.naive && !report.violations().is_empty() {
+                1
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("error: cannot run the gateway: {e}");
+            2
+        }
+    }
+}
