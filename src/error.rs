@@ -30,23 +30,49 @@ use std::time::{Duration, Instant};
 ///     .await
 ///     .unwrap_err();
 /// assert!(!err.is_enclosing());
-/// assert!(err.to_string().contains("deadline"));
+/// assert_eq!(err.to_string(), "timed out after 5ms");
 /// # });
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed {
     deadline: Instant,
     enclosing: bool,
     late_by: Duration,
+    after: Option<Duration>,
 }
 
 impl Elapsed {
-    pub(crate) fn new(deadline: Instant, enclosing: bool, now: Instant) -> Self {
+    /// `after`: the duration the operation was given, if it was given one
+    /// (rather than an instant), for the message.
+    pub(crate) fn new(
+        deadline: Instant,
+        enclosing: bool,
+        now: Instant,
+        after: Option<Duration>,
+    ) -> Self {
         Elapsed {
             deadline,
             enclosing,
             late_by: now.saturating_duration_since(deadline),
+            after: after.filter(|_| !enclosing),
         }
+    }
+
+    /// The duration the operation was given, when it was given one (a
+    /// [`timeout`](crate::time::timeout), not a
+    /// [`timeout_at`](crate::time::timeout_at)) and its own deadline fired.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # futures_lite::future::block_on(async {
+    /// let err = async_guard::time::timeout(Duration::from_millis(3), std::future::pending::<()>())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.timed_out_after(), Some(Duration::from_millis(3)));
+    /// # });
+    /// ```
+    pub fn timed_out_after(&self) -> Option<Duration> {
+        self.after
     }
 
     /// The deadline that fired.
@@ -99,18 +125,29 @@ impl Elapsed {
     }
 }
 
+/// What was configured, stable from one occurrence to the next (so logs
+/// group well): "timed out after 2s", "deadline passed", "enclosing
+/// deadline passed". How late it was noticed is in `Debug` and
+/// [`late_by`](Elapsed::late_by).
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whose = if self.enclosing {
-            "an enclosing deadline"
-        } else {
-            "the deadline"
-        };
-        write!(
-            f,
-            "operation timed out: {whose} passed before it finished (noticed {:?} late)",
-            self.late_by
-        )
+        match (self.enclosing, self.after) {
+            (true, _) => f.write_str("timed out: an enclosing deadline passed"),
+            (false, Some(d)) => write!(f, "timed out after {d:?}"),
+            (false, None) => f.write_str("timed out: deadline passed"),
+        }
+    }
+}
+
+impl fmt::Debug for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Elapsed");
+        if let Some(after) = self.after {
+            d.field("after", &after);
+        }
+        d.field("enclosing", &self.enclosing)
+            .field("late_by", &self.late_by)
+            .finish_non_exhaustive()
     }
 }
 

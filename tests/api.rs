@@ -170,3 +170,42 @@ fn drain_report_never_underflows_while_work_is_refused() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Errors and `Debug` read well in logs: `Elapsed` says what was
+/// configured and is the same from one occurrence to the next; `Debug` of
+/// a timeout shows its state and the time left, not raw `Instant` fields.
+#[test]
+fn elapsed_and_timeouts_read_well_in_logs() {
+    use async_guard::time::{TestClock, timeout, timeout_at};
+    use std::future::pending;
+    let clock = TestClock::new();
+    clock.set_auto_advance(true);
+    clock.block_on(async {
+        let d = Duration::from_secs(2);
+        let a = timeout(d, pending::<()>()).await.unwrap_err();
+        let b = timeout(d, pending::<()>()).await.unwrap_err();
+        assert_eq!(a.to_string(), "timed out after 2s");
+        assert_eq!(a.to_string(), b.to_string());
+        assert_eq!(a.timed_out_after(), Some(d));
+        assert!(format!("{a:?}").contains("late_by"));
+
+        let at = async_guard::time::now() + d;
+        let c = timeout_at(at, pending::<()>()).await.unwrap_err();
+        assert_eq!(c.to_string(), "timed out: deadline passed");
+        let e = timeout(d, timeout(Duration::from_secs(9), pending::<()>()))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "timed out: an enclosing deadline passed");
+        assert_eq!(e.timed_out_after(), None);
+
+        let t = timeout(Duration::from_secs(5), pending::<()>());
+        let shown = format!("{t:?}");
+        assert!(shown.contains("Active") && shown.contains("5s"), "{shown}");
+        assert!(!shown.contains("tv_sec"), "{shown}");
+        let mut t = std::pin::pin!(timeout(Duration::ZERO, pending::<()>()));
+        assert!(t.as_mut().await.is_err());
+        assert!(t.is_expired());
+        assert!(format!("{t:?}").contains("expired"), "{t:?}");
+    });
+}

@@ -1,5 +1,6 @@
 //! A deadline plus its timer registration: the piece every timeout shares.
 
+use std::fmt;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -15,12 +16,14 @@ use crate::rt::timer::Sleep;
 /// that poll uses up the time too, and code nested inside sees the same
 /// instant. That costs one clock reading on the first poll, even for a
 /// future that turns out to be ready.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Deadline {
     /// The resolved own deadline (`None`: never, or not started).
     own: Option<Instant>,
     /// A duration whose clock has not started yet.
     not_started: Option<Duration>,
+    /// The duration configured, for the error message (`None`: an instant).
+    configured: Option<Duration>,
     sleep: Sleep,
 }
 
@@ -35,6 +38,7 @@ impl Deadline {
     pub(crate) fn after(d: Duration) -> Self {
         Deadline {
             not_started: Some(d),
+            configured: Some(d),
             ..Deadline::default()
         }
     }
@@ -47,7 +51,14 @@ impl Deadline {
         }
     }
 
+    /// Moves the deadline to an instant (the configured duration, if any,
+    /// no longer describes it).
     pub(crate) fn set(&mut self, own: Option<Instant>) {
+        self.start_at(own);
+        self.configured = None;
+    }
+
+    fn start_at(&mut self, own: Option<Instant>) {
         self.own = own;
         self.not_started = None;
     }
@@ -56,6 +67,7 @@ impl Deadline {
     pub(crate) fn restart(&mut self, d: Duration) {
         self.own = None;
         self.not_started = Some(d);
+        self.configured = Some(d);
     }
 
     pub(crate) fn extend(&mut self, by: Duration) {
@@ -66,6 +78,7 @@ impl Deadline {
             },
             None => self.own = self.own.and_then(|at| at.checked_add(by)),
         }
+        self.configured = self.configured.and_then(|d| d.checked_add(by));
     }
 
     /// Polls `f` with our deadline published as the current one for the
@@ -73,7 +86,7 @@ impl Deadline {
     #[inline]
     pub(crate) fn scoped<T>(&mut self, f: impl FnOnce() -> Poll<T>) -> Poll<T> {
         if let Some(d) = self.not_started {
-            self.set(clock::now().checked_add(d));
+            self.start_at(clock::now().checked_add(d));
         }
         scope::enter(scope::earliest(self.own, scope::current()), f)
     }
@@ -93,7 +106,7 @@ impl Deadline {
             // outermost one (as in asyncio and Trio): its whole block is
             // out of time, not just this operation.
             let from_enclosing = enclosing.is_some_and(|e| own.is_none_or(|own| e <= own));
-            Elapsed::new(at, from_enclosing, now)
+            Elapsed::new(at, from_enclosing, now, self.configured)
         })
     }
 
@@ -107,5 +120,29 @@ impl Deadline {
     #[inline]
     pub(crate) fn disarm(&mut self) {
         self.sleep.cancel();
+    }
+}
+
+impl fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deadline")
+            .field("remaining", &Remaining(self.own()))
+            .finish()
+    }
+}
+
+/// Formats an optional deadline as the time left: `1.2s`, `expired`, or
+/// `never`, rather than a raw `Instant { tv_sec, tv_nsec }`.
+pub(crate) struct Remaining(pub(crate) Option<Instant>);
+
+impl fmt::Debug for Remaining {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("never"),
+            Some(at) => match at.checked_duration_since(clock::now()) {
+                Some(left) if !left.is_zero() => write!(f, "{left:?}"),
+                _ => f.write_str("expired"),
+            },
+        }
     }
 }

@@ -40,12 +40,44 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         deadline: Deadline,
+        state: State,
     }
+}
+
+/// Where a [`Timeout`] stands, for [`Timeout::is_expired`] and `Debug`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Active,
+    Expired,
+    Finished,
 }
 
 impl<F> Timeout<F> {
     pub(crate) fn new(future: F, deadline: Deadline) -> Self {
-        Timeout { future, deadline }
+        Timeout {
+            future,
+            deadline,
+            state: State::Active,
+        }
+    }
+
+    /// `true` once this timeout has returned `Err(Elapsed)` (and its
+    /// deadline was not moved since), as asyncio's `Timeout.expired()`.
+    ///
+    /// ```
+    /// # use std::pin::pin;
+    /// # use std::time::Duration;
+    /// # futures_lite::future::block_on(async {
+    /// let mut t = pin!(async_guard::time::timeout(Duration::ZERO, std::future::pending::<()>()));
+    /// assert!(!t.is_expired());
+    /// assert!(t.as_mut().await.is_err());
+    /// assert!(t.is_expired());
+    /// t.as_mut().extend(Duration::from_secs(1)); // active again
+    /// assert!(!t.is_expired());
+    /// # });
+    /// ```
+    pub fn is_expired(&self) -> bool {
+        self.state == State::Expired
     }
 
     /// The operation's own deadline; `None` means it has none (for example
@@ -79,7 +111,9 @@ impl<F> Timeout<F> {
     /// # });
     /// ```
     pub fn reset(self: Pin<&mut Self>, at: Instant) {
-        self.project().deadline.set(Some(at));
+        let this = self.project();
+        this.deadline.set(Some(at));
+        this.state.rearm();
     }
 
     /// Pushes the deadline back by `by` (saturating: overflow means never).
@@ -96,7 +130,9 @@ impl<F> Timeout<F> {
     /// assert_eq!(t.deadline(), None);
     /// ```
     pub fn extend(self: Pin<&mut Self>, by: Duration) {
-        self.project().deadline.extend(by);
+        let this = self.project();
+        this.deadline.extend(by);
+        this.state.rearm();
     }
 
     /// Removes the deadline: the operation may now take forever (an
@@ -110,7 +146,9 @@ impl<F> Timeout<F> {
     /// assert_eq!(t.deadline(), None);
     /// ```
     pub fn clear(self: Pin<&mut Self>) {
-        self.project().deadline.set(None);
+        let this = self.project();
+        this.deadline.set(None);
+        this.state.rearm();
     }
 
     /// Gives the inner future back (for example after `Err(Elapsed)`).
@@ -136,16 +174,35 @@ impl<F: Future> Future for Timeout<F> {
         // ready wins over a deadline that passed at the same time.
         if let Poll::Ready(out) = this.deadline.scoped(|| this.future.poll(cx)) {
             this.deadline.disarm();
+            *this.state = State::Finished;
             return Poll::Ready(Ok(out));
         }
-        this.deadline.poll_expired(cx).map(Err)
+        this.deadline.poll_expired(cx).map(|elapsed| {
+            *this.state = State::Expired;
+            Err(elapsed)
+        })
     }
 }
 
+impl State {
+    /// A moved deadline makes an expired timeout active again.
+    fn rearm(&mut self) {
+        if *self == State::Expired {
+            *self = State::Active;
+        }
+    }
+}
+
+/// Shows the state and the time left, e.g.
+/// `Timeout { state: Active, remaining: 1.2s, .. }`.
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
-            .field("deadline", &self.deadline.own())
+            .field("state", &self.state)
+            .field(
+                "remaining",
+                &super::deadline::Remaining(self.deadline.own()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -137,14 +137,8 @@ impl Future for Sleep {
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Sleep");
-        match self.deadline() {
-            None => d.field("deadline", &"never"),
-            Some(at) => match at.checked_duration_since(clock::now()) {
-                Some(left) if !left.is_zero() => d.field("remaining", &left),
-                _ => d.field("deadline", &"passed"),
-            },
-        };
-        d.finish()
+        f.debug_struct("Sleep")
+            .field("remaining", &super::deadline::Remaining(self.deadline()))
+            .finish()
     }
 }

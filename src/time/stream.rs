@@ -269,7 +269,10 @@ impl<S: Stream> WithDeadline<S> {
 impl<S> fmt::Debug for WithDeadline<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WithDeadline")
-            .field("deadline", &self.deadline.own())
+            .field(
+                "remaining",
+                &super::deadline::Remaining(self.deadline.own()),
+            )
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
