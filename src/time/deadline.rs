@@ -24,6 +24,8 @@ pub(crate) struct Deadline {
     not_started: Option<Duration>,
     /// The duration configured, for the error message (`None`: an instant).
     configured: Option<Duration>,
+    /// What the last [`scoped`](Self::scoped) poll saw inside.
+    seen: scope::Seen,
     sleep: Sleep,
 }
 
@@ -88,7 +90,9 @@ impl Deadline {
         if let Some(d) = self.not_started {
             self.start_at(clock::now().checked_add(d));
         }
-        scope::enter(scope::earliest(self.own, scope::current()), f)
+        let (out, seen) = scope::enter(scope::earliest(self.own, scope::current()), f);
+        self.seen = seen;
+        out
     }
 
     /// `Ready(elapsed)` once the effective deadline passed; otherwise makes
@@ -101,13 +105,30 @@ impl Deadline {
             self.sleep.cancel();
             return Poll::Pending;
         };
-        self.sleep.poll_until(at, cx).map(|now| {
-            // A deadline shared with an enclosing scope belongs to the
-            // outermost one (as in asyncio and Trio): its whole block is
-            // out of time, not just this operation.
-            let from_enclosing = enclosing.is_some_and(|e| own.is_none_or(|own| e <= own));
-            Elapsed::new(at, from_enclosing, now, self.configured)
-        })
+        // A deadline shared with an enclosing scope belongs to the
+        // outermost one (as in asyncio and Trio): its whole block is out of
+        // time, not just this operation.
+        let from_enclosing = enclosing.is_some_and(|e| own.is_none_or(|own| e <= own));
+        let seen = std::mem::take(&mut self.seen);
+        match self.sleep.poll_until(at, cx) {
+            Poll::Ready(_) if seen.ahead(at) => {
+                // A child checked this deadline during the poll that just
+                // ended and found it ahead; it passed since. Let the child
+                // report it, in one more poll (see `scope`).
+                if from_enclosing {
+                    scope::saw_ahead(at);
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(now) => Poll::Ready(Elapsed::new(at, from_enclosing, now, self.configured)),
+            Poll::Pending => {
+                if from_enclosing {
+                    scope::saw_ahead(at);
+                }
+                Poll::Pending
+            }
+        }
     }
 
     /// `true` if the effective deadline already passed (reads the clock

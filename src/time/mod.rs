@@ -33,16 +33,16 @@
 //! earliest one. Code inside asks [`remaining`] or [`current_deadline`] how
 //! much time it has.
 //!
-//! Who reports an expired deadline: the first timeout that checks it after
-//! it passed. Usually that is the innermost one (it is polled first, when the
-//! timer wakes the task); its `Elapsed` says whether the deadline was its own
-//! or an enclosing scope's ([`Elapsed::is_enclosing`](crate::Elapsed::is_enclosing)),
-//! and a deadline shared with an enclosing scope counts as the enclosing
-//! one's (as in asyncio and Trio: the whole outer block is out of time). If
-//! the deadline passes while the inner code runs (after the inner check,
-//! before the outer one), the enclosing timeout reports it as its own. Each
-//! check reads the clock when it is made: no reading is reused, so nested
-//! `block_on`s and long synchronous stretches always see time move.
+//! Who reports an expired deadline: the innermost timeout bounded by it.
+//! Its `Elapsed` says whether the deadline was its own or an enclosing
+//! scope's ([`Elapsed::is_enclosing`](crate::Elapsed::is_enclosing)), and a
+//! deadline shared with an enclosing scope counts as the enclosing one's (as
+//! in asyncio and Trio: the whole outer block is out of time). This holds
+//! however the thread is scheduled: if the deadline passes between the
+//! inner timeout's check and the outer's, the outer gives its child one
+//! more poll to report it rather than contradict it. Each check reads the
+//! clock when it is made (no reading is reused), so nested `block_on`s and
+//! long synchronous stretches always see time move.
 //!
 //! This works on every executor because a poll is synchronous: the deadline
 //! is published in a thread-local only while the parent polls its child, and

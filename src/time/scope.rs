@@ -15,6 +15,15 @@
 //! Only deadlines travel here, never clock readings: each check reads the
 //! clock when it is made, so a nested `block_on` or a long synchronous
 //! stretch inside a timeout always sees time move.
+//!
+//! What travels back up is a verdict: a nested timeout that checked an
+//! enclosing deadline and found it still ahead notes it ([`saw_ahead`]).
+//! If that deadline passes before the enclosing timeout checks it a moment
+//! later (a preemption between the two checks), the enclosing timeout does
+//! not contradict its child: it asks for one more poll, in which the child
+//! sees the deadline passed and reports it. So when a shared deadline
+//! passes, the innermost timeout bounded by it always reports it, however
+//! the thread was scheduled.
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -25,8 +34,10 @@ use crate::rt::clock;
 const NEVER: u64 = u64::MAX;
 
 thread_local! {
-    /// The earliest deadline of all enclosing scopes.
-    static CURRENT: Cell<u64> = const { Cell::new(NEVER) };
+    /// The earliest deadline of all enclosing scopes, and the enclosing
+    /// deadline a nested check saw still ahead during this scope (`NEVER`:
+    /// none).
+    static CURRENT: Cell<(u64, u64)> = const { Cell::new((NEVER, NEVER)) };
 }
 
 #[inline]
@@ -49,7 +60,26 @@ fn decode(at: u64) -> Option<Instant> {
 /// The effective deadline of the enclosing scopes, if any.
 #[inline]
 pub(crate) fn current() -> Option<Instant> {
-    decode(CURRENT.with(Cell::get))
+    decode(CURRENT.with(Cell::get).0)
+}
+
+/// Notes, for the enclosing timeout, that its deadline `at` was checked
+/// in here and found still ahead.
+#[inline]
+pub(crate) fn saw_ahead(at: Instant) {
+    CURRENT.with(|c| c.set((c.get().0, encode(Some(at)))));
+}
+
+/// What [`enter`] saw inside: the enclosing deadline a nested check found
+/// still ahead, if any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Seen(Option<u64>);
+
+impl Seen {
+    /// `true` if a nested check saw `at` still ahead.
+    pub(crate) fn ahead(self, at: Instant) -> bool {
+        self.0 == Some(encode(Some(at)))
+    }
 }
 
 /// The earlier of two optional deadlines (`None` means never).
@@ -64,15 +94,18 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
 /// Runs `f` with `at` (an effective deadline) published, restoring the
 /// previous one afterwards, even if `f` panics.
 #[inline]
-pub(crate) fn enter<R>(at: Option<Instant>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn enter<R>(at: Option<Instant>, f: impl FnOnce() -> R) -> (R, Seen) {
     /// Restores the previous scope even if `f` panics.
-    struct Restore(u64);
+    struct Restore((u64, u64));
     impl Drop for Restore {
         #[inline]
         fn drop(&mut self) {
             CURRENT.with(|c| c.set(self.0));
         }
     }
-    let _restore = Restore(CURRENT.with(|c| c.replace(encode(at))));
-    f()
+    let restore = Restore(CURRENT.with(|c| c.replace((encode(at), NEVER))));
+    let out = f();
+    let seen = CURRENT.with(|c| c.get().1);
+    drop(restore);
+    (out, Seen((seen != NEVER).then_some(seen)))
 }
