@@ -173,6 +173,11 @@ fn panics_pass_through_budget_adaptors() {
 
 const CHILD: &str = "offload_env_child";
 
+/// The documented environment variable and bound of the CPU pool (see the
+/// `offload` module docs, "Sizing").
+const THREADS_ENV: &str = "ASYNC_GUARD_CPU_THREADS";
+const MAX_THREADS: usize = 1024;
+
 /// `ASYNC_GUARD_CPU_THREADS` set to garbage, zero, negative or huge: the
 /// process-wide pool (which reads it once, at first use, in a fresh
 /// process) falls back to the core count or clamps to `MAX_THREADS`, and
@@ -191,7 +196,7 @@ fn garbage_cpu_threads_env_falls_back_in_a_fresh_process() {
     ] {
         let out = std::process::Command::new(&exe)
             .args([CHILD, "--exact", "--ignored", "--test-threads=1"])
-            .env(async_guard::offload::THREADS_ENV, value)
+            .env(THREADS_ENV, value)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -208,7 +213,7 @@ fn garbage_cpu_threads_env_falls_back_in_a_fresh_process() {
 #[test]
 #[ignore = "run as a child process by garbage_cpu_threads_env_falls_back_in_a_fresh_process"]
 fn offload_env_child() {
-    use async_guard::offload::{CpuPool, MAX_THREADS, THREADS_ENV, offload};
+    use async_guard::offload::{CpuPool, offload};
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let expected = match std::env::var(THREADS_ENV)
         .ok()
@@ -218,7 +223,6 @@ fn offload_env_child() {
         _ => cores.min(MAX_THREADS),
     };
     assert_eq!(CpuPool::global().threads(), expected);
-    assert_eq!(async_guard::offload::default_threads(), expected);
     let sum = within(LIMIT, "global pool", async {
         let jobs: Vec<_> = (0..8u64).map(|i| offload(move || i * 2)).collect();
         let mut sum = 0;

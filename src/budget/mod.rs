@@ -1,24 +1,19 @@
 //! Cure 4: cooperative yielding, so one hot loop cannot starve a thread,
 //! and the tools to find the loops that do.
 //!
-//! asyncio runs every task on one thread and switches only at an `await`
-//! that really waits; a long loop that never waits freezes everything else.
-//! The seed's remedy is `await asyncio.sleep(0)` inside the loop. Rust
-//! executors have the same property: a future that never returns `Pending`
-//! keeps its thread. tokio hides part of the problem with a per-task budget
-//! (its I/O resources force a yield after 128 operations); smol's executors,
-//! async-std and `block_on` have none. This module is that budget, explicit
-//! and for any executor:
-//!
-//! | asyncio | async-guard |
-//! |---|---|
-//! | `await asyncio.sleep(0)` | [`yield_now()`]`.await` |
-//! | `await asyncio.sleep(0)` every n steps (by hand) | [`Budget::new(n)`](Budget::new) + `budget.tick().await` |
-//! | the same, every 500 µs of work | [`Budget::time_slice(d)`](Budget::time_slice) or [`Budget::default()`] |
-//! | `for i in range(N): work(i); await asyncio.sleep(0)` | `budget::iter(0..N)` as a stream |
-//! | `async for msg in always_ready_source` | `stream.cooperative(n)` ([`StreamExt::cooperative`](crate::StreamExt::cooperative)) |
-//! | `loop.slow_callback_duration` + debug mode | `fut.detect_stalls(threshold, hook)` ([`DetectStalls`]) |
-//! | a heartbeat task measuring loop lag (aiodebug, `loop.time()` drift) | [`LagProbe`] |
+//! An executor thread runs one task at a time and switches only when the
+//! task's poll returns `Pending`: a future that loops without really
+//! waiting keeps its thread, and every other task on it starves (timeouts
+//! fire late, heartbeats miss). tokio hides part of the problem with a
+//! per-task budget (its I/O resources force a yield after 128 operations);
+//! smol's executors, async-std and `block_on` have none. This module is that
+//! budget, explicit and for any executor: [`Budget`] (`budget.tick().await`
+//! in the loop, yielding every `n` ticks or every time slice),
+//! [`yield_now`], [`iter`] (an iterator as a stream that yields) and
+//! [`cooperative`](crate::StreamExt::cooperative) streams; and, to find the
+//! culprits, [`detect_stalls`](crate::FutureExt::detect_stalls) (times each
+//! poll) and [`LagProbe`] (measures how late the executor runs a
+//! heartbeat).
 //!
 //! ```
 //! use std::time::Duration;
@@ -67,25 +62,13 @@
 //!
 //! # Cost
 //!
-//! Measured by `benches/budget.rs` (a loop of 100 000 steps of ~10 ns of
-//! hashing, as a task on a `LocalExecutor`, fastest of 40 interleaved runs
-//! on a shared 2-core machine):
-//!
-//! | variant | vs the bare loop |
-//! |---|---|
-//! | `yield_now()` every iteration (same as `futures_lite`'s) | about 13x slower (~120 ns per yield) |
-//! | `Budget::new(128)` | +3 to +7 % |
-//! | `Budget::new(1024)` | about +2 % |
-//! | `Budget::time_slice(500 µs)` / [`Budget::default`] | within ±2 % (noise) |
-//! | [`budget::iter`](iter) (500 µs slice) | within noise |
-//!
 //! A tick is a decrement and a branch; what a count budget really costs is
-//! one yield (~120 ns on `async_executor`) spread over `n` ticks, so for
-//! bodies of ~10 ns pick `n` of 1 000 or more, or a time slice. A
-//! time-sliced budget reads the clock only every `k` ticks, `k` adapted to
-//! keep about a dozen reads per slice (see [`Budget`]). [`DetectStalls`]
-//! costs two `Instant::now()` calls per poll; a [`LagProbe`] one timer and
-//! one short lock per beat.
+//! one yield spread over `n` ticks, so for bodies of ~10 ns pick `n` of
+//! 1 000 or more, or a time slice. A time-sliced budget reads the clock only
+//! every `k` ticks, `k` adapted to keep about a dozen reads per slice (see
+//! [`Budget`]). [`DetectStalls`] costs two clock readings per poll; a
+//! [`LagProbe`] one timer registration and one short lock per beat.
+//! `BENCHMARKS.md` has the measured overheads against the bare loop.
 //!
 //! # Edge cases
 //!
@@ -116,7 +99,9 @@
 //! budget and `tokio::task::consume_budget` work only on tokio's runtime.
 //! No smol-ecosystem crate offers a tick budget, a time slice, cooperative
 //! streams, a stall detector or a lag probe; the closest are tokio-metrics
-//! (poll-time histograms, tokio only) and Python's asyncio debug mode.
+//! (poll-time histograms, tokio only) and Python's asyncio debug mode. The
+//! asyncio idioms (`await asyncio.sleep(0)` in a loop) map onto this module
+//! in the README's migration table.
 
 mod lag;
 mod stall;
@@ -129,8 +114,7 @@ pub use stream::Cooperative;
 pub use yielding::{Budget, Tick, YieldNow, yield_now};
 
 /// Turns a CPU-bound iterator into a stream that yields to the executor
-/// every 500 µs of work (a [`Budget::default`]): the seed's
-/// `for i in range(N): ...; await asyncio.sleep(0)` in one line.
+/// every 500 µs of work (a [`Budget::default`]).
 ///
 /// Each item is produced by calling `next()` on the iterator inside a poll,
 /// so the work done *in the iterator* (a `map` closure, a parser) is what

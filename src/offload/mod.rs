@@ -1,16 +1,15 @@
 //! Cure 1: CPU-bound work off the event loop, on a bounded pool.
 //!
-//! asyncio runs CPU-heavy work with `loop.run_in_executor(pool, f)` on a
-//! `ThreadPoolExecutor` sized to the cores, so the event loop keeps serving
-//! other tasks meanwhile. This module is that, for any executor:
-//!
-//! | asyncio | async-guard |
-//! |---|---|
-//! | `await loop.run_in_executor(None, f)` | [`offload`]`(f).await` (process-wide pool, one thread per core) |
-//! | `ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr")` | [`CpuPool::builder`]`().threads(4).name("asr").build()` |
-//! | `await loop.run_in_executor(pool, f)` | [`pool.run(f)`](CpuPool::run)`.await` |
-//! | (a bounded queue in front of the pool) | [`max_queued(m)`](CpuPoolBuilder::max_queued) + [`pool.try_run(f)`](CpuPool::try_run) `-> Err(Overloaded)` |
-//! | `pool.shutdown(wait=False)` | drop the last [`CpuPool`] handle (queued jobs still finish) |
+//! An async task that computes for milliseconds (decoding, parsing, model
+//! set-up, hashing) holds its executor thread, and every other task on it
+//! waits. [`offload`]`(f).await` runs `f` on a process-wide pool of one
+//! thread per core and resolves to its result, keeping the event loop free;
+//! [`CpuPool`] is a pool of your own, with a bounded queue
+//! ([`try_run`](CpuPool::try_run) sheds load with `Err(Overloaded)`), a
+//! name and [`stats`](CpuPool::stats). Unlike `blocking::unblock` (sized
+//! for blocking I/O: hundreds of threads) it never runs more CPU jobs than
+//! there are cores; unlike `rayon`, the result is a future and a job
+//! dropped before it started never runs.
 //!
 //! ```
 //! use async_guard::offload::offload;
@@ -32,16 +31,17 @@
 //! | blocking I/O (files, `std::net`, a sync database driver) | [`unblock`] (re-exported from `blocking`) | threads mostly sleep, so the `blocking` pool grows to hundreds of them |
 //! | async I/O (sockets via `async-io`/smol) | neither: `.await` it on the event loop | it never blocks |
 //!
-//! As the seed warns: do not put I/O on the CPU pool. A job that sleeps or
-//! blocks holds one of the few threads and delays every CPU job behind it.
+//! Do not put I/O on the CPU pool: a job that sleeps or blocks holds one of
+//! the few threads and delays every CPU job behind it.
 //!
 //! # Sizing: `ASYNC_GUARD_CPU_THREADS`
 //!
 //! The process-wide pool (and a [`CpuPoolBuilder`] without `.threads(n)`) has
-//! [`default_threads`] threads: the `ASYNC_GUARD_CPU_THREADS` environment
-//! variable if it holds a positive integer, else
+//! as many threads as the `ASYNC_GUARD_CPU_THREADS` environment variable
+//! says if it holds a positive integer, else
 //! `std::thread::available_parallelism()`. `0`, an empty value or garbage
-//! fall back to the core count; anything above [`MAX_THREADS`] is clamped.
+//! fall back to the core count; anything above 1024 is clamped.
+//! [`CpuPool::threads`] tells the size in force.
 //! The global pool reads the variable once, on first use.
 //!
 //! Never more than `threads` jobs run at once, whatever the load: the rest
@@ -81,13 +81,15 @@
 //!
 //! # Edge cases
 //!
-//! - `threads(0)` is treated as 1, `threads(huge)` as [`MAX_THREADS`].
+//! - `threads(0)` is treated as 1, `threads(huge)` as 1024.
 //! - `max_queued(0)`: admitted only while a thread is free; `try_run` sheds
 //!   otherwise and `run` waits. A `max_queued` so large that
 //!   `threads + max_queued` overflows means unbounded.
 //! - Names with NUL characters are cleaned; long names are cut by the OS.
 //! - If the OS refuses to start a thread and the pool has none, the queued
-//!   jobs run on the submitting thread rather than hang.
+//!   jobs wait (never run inline on the caller's event loop) and the start
+//!   is retried every 10 ms; they run once a thread starts (the crate docs,
+//!   "Background threads").
 //! - A job that blocks on another job of the *same* pool (`block_on` inside
 //!   the work) can deadlock it, exactly like a `ThreadPoolExecutor`: keep
 //!   jobs self-contained, or give the inner work a pool of its own.
@@ -100,27 +102,14 @@
 //! `Condvar` queue; each job shares one small mutex-guarded slot with its
 //! future (the work, then the result or panic, and the caller's waker). The
 //! alternative, [`blocking::unblock`] gated by an `async_lock::Semaphore` of
-//! `threads` permits, was measured against it in the same runs
-//! (`benches/offload.rs`; 2 cores shared with other jobs, load average
-//! 15-60, so read the ratios more than the absolute figures):
-//!
-//! | | `offload` (own threads) | `unblock` + semaphore | plain `unblock` (unbounded) |
-//! |---|---|---|---|
-//! | trivial round trip (interleaved, best batch) | 2.6-4.5 µs | 4.5-12.1 µs | 4.7-12.2 µs |
-//! | 10k jobs of 50 µs, jobs/s (ideal 37-41k) | 29-34k | 16-18k | 26-34k |
-//! | median event-loop lag during that load | 0.03 ms | 0.04-0.05 ms | 0.5-5 ms |
-//! | worst event-loop lag during that load | 5-10 ms | 1-5 ms | 48-99 ms |
-//!
-//! The gated `unblock` loses almost half the throughput: every job's
+//! `threads` permits, loses throughput in `benches/offload.rs`: every job's
 //! permit hand-off goes through the event loop (release, wake the next
 //! waiting task, which only then submits its job), so the CPU threads idle
-//! between jobs; that idling is also why its worst lag is lower (less CPU
-//! pressure). Own threads keep the cores busy, match or beat unbounded
-//! `unblock` on throughput, answer a trivial job about twice as fast, and
-//! unlike unbounded `unblock` keep the event loop's median lag at tens of
-//! microseconds, since at most `threads` jobs compete with it for the
-//! cores. They also make cancel-before-start, `max_queued` shedding and
-//! [`stats`](CpuPool::stats) direct.
+//! between jobs. Own threads keep the cores busy, and unlike unbounded
+//! `unblock` keep the event loop's lag low, since at most `threads` jobs
+//! compete with it for the cores; they also make cancel-before-start,
+//! `max_queued` shedding and [`stats`](CpuPool::stats) direct.
+//! `BENCHMARKS.md` has the figures.
 //!
 //! # Comparison with other crates
 //!
@@ -136,13 +125,13 @@ mod pool;
 mod task;
 
 pub use blocking::unblock;
-pub use pool::{CpuPool, CpuPoolBuilder, MAX_THREADS, PoolStats, THREADS_ENV, default_threads};
+pub use pool::{CpuPool, CpuPoolBuilder, PoolStats};
 pub use task::Offload;
 
 /// Runs CPU-bound `work` on the process-wide pool ([`CpuPool::global`]) and
 /// resolves to its result, keeping the event loop free meanwhile.
 ///
-/// The pool has [`default_threads`] threads (one per core unless
+/// The pool has one thread per core (unless
 /// `ASYNC_GUARD_CPU_THREADS` says otherwise) and an unbounded queue. A panic
 /// in `work` resumes in the awaiting task; dropping the future before the
 /// job started means `work` never runs (see [`Offload`]).
@@ -166,7 +155,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::pool::parse_threads;
+    use super::pool::{MAX_THREADS, parse_threads};
     use super::*;
 
     #[test]

@@ -14,10 +14,10 @@ use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// The most threads a pool will start, whatever it is asked for.
-pub const MAX_THREADS: usize = 1024;
+pub(crate) const MAX_THREADS: usize = 1024;
 
 /// The environment variable that sets the default thread count.
-pub const THREADS_ENV: &str = "ASYNC_GUARD_CPU_THREADS";
+pub(crate) const THREADS_ENV: &str = "ASYNC_GUARD_CPU_THREADS";
 
 const DEFAULT_NAME: &str = "offload";
 
@@ -169,12 +169,7 @@ impl CpuPoolBuilder {
 /// clamped to [`MAX_THREADS`]. The variable is read on each call; the
 /// process-wide pool behind [`offload`](super::offload) calls it once, on
 /// first use.
-///
-/// ```
-/// let n = async_guard::offload::default_threads();
-/// assert!(n >= 1);
-/// ```
-pub fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     parse_threads(std::env::var(THREADS_ENV).ok().as_deref())
 }
 

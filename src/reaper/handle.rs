@@ -131,8 +131,8 @@ impl Reaper {
         )
     }
 
-    /// The tracked tasks right now: `(id, name, idle_for, age)`, the seed's
-    /// activity dict, live. Times are measured on the reaper's coarse clock
+    /// The tracked tasks right now: `(id, name, idle_for, age)`, live.
+    /// Times are measured on the reaper's coarse clock
     /// (a third of a tick). Takes the reaper's lock for a walk over them.
     ///
     /// ```

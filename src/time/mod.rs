@@ -1,14 +1,16 @@
 //! Cure 3: timeouts and deadlines for operations **and** streams.
 //!
-//! asyncio has `asyncio.wait_for(op, timeout)` and the `asyncio.timeout()`
-//! context manager; this module is both, for any executor:
-//!
-//! | asyncio | async-guard |
-//! |---|---|
-//! | `await asyncio.wait_for(op(), 2)` | `timeout(Duration::from_secs(2), op()).await` or `op().timeout(d)` |
-//! | `async with asyncio.timeout_at(when):` | [`timeout_at`]`(when, async { .. })` or `fut.timeout_at(at)` |
-//! | `cm.reschedule(when)`, `cm.when()` | [`Timeout::reset`], [`Timeout::extend`], [`Timeout::deadline`] |
-//! | `asyncio.timeout` around an `async for` | [`StreamExt`](crate::StreamExt): `timeout_each`, `idle_timeout`, `deadline` |
+//! [`timeout`]`(d, fut)` (or `fut.timeout(d)`) bounds a future: `Err(`[`Elapsed`](crate::Elapsed)`)`
+//! if it is not done in time, the future dropped (cancelled) with the
+//! `Timeout`. Beyond the fixed timeout of `async_io::Timer` + `or`,
+//! `async_std::future::timeout` or tokio's `time::timeout`, a deadline here
+//! can be moved while pending ([`Timeout::reset`], [`Timeout::extend`]), is
+//! a *scope* that bounds every timeout nested inside it (below), and has
+//! stream forms: [`timeout_each`](crate::StreamExt::timeout_each),
+//! [`idle_timeout`](crate::StreamExt::idle_timeout),
+//! [`deadline`](crate::StreamExt::deadline). [`sleep`] and [`sleep_until`]
+//! wait on the same timer, and with the `test-util` feature a `TestClock`
+//! runs all of it on virtual time (see "Testing" below).
 //!
 //! ```
 //! use std::time::Duration;
@@ -102,6 +104,29 @@
 //!
 //! Dropping a [`Timeout`] (or a stream adaptor) at any point drops the inner
 //! future and removes its timer registration; nothing is left behind.
+//!
+//! # Testing
+//!
+//! With the `test-util` feature (for your dev-dependencies), `TestClock`
+//! is a paused, virtual clock entered for the futures it drives: every
+//! timer of the crate (these timeouts, [`sleep`], acquire timeouts, reaper
+//! TTLs, shield grace periods, budgets' time slices, the lag probe) follows
+//! it, and tests assert exact instants without waiting:
+//!
+//! ```
+//! // [dev-dependencies] async-guard = { version = "0.1", features = ["test-util"] }
+//! # #[cfg(feature = "test-util")] {
+//! use std::{future::pending, time::Duration};
+//! use async_guard::time::timeout;
+//! let clock = async_guard::time::TestClock::new();
+//! clock.set_auto_advance(true); // jump to the next deadline when all wait
+//! clock.block_on(async {
+//!     let start = async_guard::time::now();
+//!     let err = timeout(Duration::from_secs(3600), pending::<()>()).await.unwrap_err();
+//!     assert_eq!(err.deadline(), start + Duration::from_secs(3600)); // at once
+//! });
+//! # }
+//! ```
 //!
 //! # Comparison with other crates
 //!
