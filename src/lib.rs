@@ -150,6 +150,23 @@
 //! task. If the timer thread itself cannot start, pending deadlines fire
 //! late (at the next timer use after the shortage), never early.
 
+//! # Features
+//!
+//! - `test-util` (off by default; for dev-dependencies): [`time::TestClock`](time),
+//!   a virtual clock that drives every timer of the crate in tests.
+//! - `tracing` (off by default): events where an operator wants a log line,
+//!   through the `tracing` crate (no proc macros, no tokio):
+//!
+//! | target | level | message | fields |
+//! |---|---|---|---|
+//! | `async_guard::limit` | `WARN` | `load shed` | `limit`, `waiting` |
+//! | `async_guard::limit` | `DEBUG` | `acquire timed out` | `weight`, `waited_ms` |
+//! | `async_guard::offload` | `WARN` | `pool queue full` | `pool`, `queued` |
+//! | `async_guard::reaper` | `INFO` | `task reaped` | `reaper`, `task`, `idle_ms` |
+//! | `async_guard::shield` | `ERROR` | `shielded work panicked` | `set` |
+//! | `async_guard::shield` | `WARN` | `shielded work expired` | `set`, `grace_ms` |
+//! | `async_guard::budget` | `WARN` | `stall detected` | `future`, `poll_ms` |
+//!
 //! # Cancellation safety
 //!
 //! Dropping any future of this crate at any `.await` leaks nothing: no
@@ -200,6 +217,7 @@ mod rt;
 pub mod shield;
 mod sync;
 pub mod time;
+mod trace;
 
 #[cfg(async_guard_loom)]
 #[doc(hidden)]

@@ -175,6 +175,8 @@ where
         *this.longest = (*this.longest).max(took);
         if took >= *this.threshold {
             *this.stalls += 1;
+            crate::trace::event!("async_guard::budget", WARN, "stall detected";
+                future = %this.name, poll_ms = took.as_secs_f64() * 1e3);
             (this.hook)(this.name, took);
         }
         out

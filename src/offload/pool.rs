@@ -262,6 +262,8 @@ impl CpuPool {
                 Some(permit) => Some(permit),
                 None => {
                     self.shared().stats.rejected.fetch_add(1, Relaxed);
+                    crate::trace::event!("async_guard::offload", WARN, "pool queue full";
+                        pool = %self.shared().name, queued = self.shared().lock().jobs.len());
                     return Err(Overloaded::new());
                 }
             },

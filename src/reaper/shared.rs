@@ -146,6 +146,9 @@ impl Shared {
         drop(st);
         let stored_at = crate::rt::clock::now();
         for entry in reaped {
+            crate::trace::event!("async_guard::reaper", INFO, "task reaped";
+                reaper = ?self.name, task = %entry.name,
+                idle_ms = entry.idle_at_end().as_secs_f64() * 1e3);
             // The hook runs first, so it has run when the task sees `Err`.
             if let Some(hook) = &self.on_reap {
                 let call = || hook(&entry.name, entry.idle_at_end());

@@ -1,0 +1,99 @@
+//! The optional `tracing` events (feature `tracing`): each fires where the
+//! crate docs say, with its target and fields. Run with
+//! `cargo test --features tracing --test tracing_events` (CI does).
+#![cfg(feature = "tracing")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_guard::prelude::*;
+use async_guard::time::TestClock;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// Records `target: message {field=value ...}` for every event.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+struct Line(String);
+
+impl Visit for Line {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}{}", self.0);
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl Subscriber for Recorder {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        let target = event.metadata().target();
+        self.0.lock().unwrap().push(format!("{target}: {}", line.0));
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// Runs `body` with a process-wide recorder (events of the crate's own
+/// threads, such as the reaper's driver, count too). One test per file.
+fn recorded(body: impl FnOnce()) -> Vec<String> {
+    let recorder = Recorder::default();
+    tracing::subscriber::set_global_default(recorder.clone()).unwrap();
+    body();
+    recorder.0.lock().unwrap().clone()
+}
+
+#[test]
+fn reaped_tasks_stalls_and_full_queues_are_reported() {
+    let lines = recorded(|| {
+        let clock = TestClock::new();
+        clock.set_auto_advance(true);
+        clock.block_on(async {
+            let reaper = async_guard::Reaper::new(Duration::from_secs(5));
+            let idle = reaper.track("idle-session", |_| std::future::pending::<()>());
+            assert!(idle.await.is_err());
+            // Dropping the reaper ends its driver (on the background thread).
+        });
+        futures_lite::future::block_on(async {
+            let slow = async { std::thread::sleep(Duration::from_millis(5)) };
+            slow.detect_stalls(Duration::from_millis(1), |_, _| {})
+                .await;
+        });
+        let pool = async_guard::CpuPool::builder()
+            .threads(1)
+            .max_queued(0)
+            .build();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let busy = pool.try_run(move || rx.recv().ok()).unwrap();
+        // Wait until the one thread has taken the job, then the next is shed.
+        while pool.stats().running == 0 {
+            std::thread::yield_now();
+        }
+        assert!(pool.try_run(|| ()).is_err());
+        tx.send(()).unwrap();
+        futures_lite::future::block_on(busy);
+    });
+    let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("async_guard::reaper: task reaped")
+                && l.contains("task=idle-session")),
+        "{lines:#?}"
+    );
+    assert!(has("async_guard::budget: stall detected"), "{lines:#?}");
+    assert!(has("async_guard::offload: pool queue full"), "{lines:#?}");
+}
