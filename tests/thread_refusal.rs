@@ -753,3 +753,42 @@ fn child_timer() {
     assert_eq!(threads_named("guard-timer"), 1);
     child.done();
 }
+
+// --- the timer thread is started once ---------------------------------------
+
+#[test]
+fn racing_first_timeouts_start_one_timer_thread() {
+    run_child("child_one_timer_thread", &[]);
+}
+
+/// No shortage here, only a fresh process: the first timeouts of eight
+/// threads race to start the timer thread. It used to be possible to start
+/// two: the starter cleared its "starting" flag before the new thread had
+/// published itself.
+#[test]
+fn child_one_timer_thread() {
+    let Some(child) = Child::enter("child_one_timer_thread") else {
+        return;
+    };
+    let go = Arc::new(std::sync::Barrier::new(8));
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let go = go.clone();
+            thread::spawn(move || {
+                go.wait();
+                for _ in 0..20 {
+                    block_on(time::sleep(Duration::from_micros(100)));
+                }
+            })
+        })
+        .collect();
+    for racer in racers {
+        racer.join().unwrap();
+    }
+    assert_eq!(
+        threads_named("guard-timer"),
+        1,
+        "more than one timer thread"
+    );
+    child.done();
+}
