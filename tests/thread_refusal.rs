@@ -221,6 +221,10 @@ impl Child {
                 }
             })
             .expect("the watchdog starts before the shortage");
+        eprintln!(
+            "child `{name}` runs on thread {:?}",
+            thread::current().name()
+        );
         // A fresh process: none of the crate's threads exist yet, so their
         // first start happens inside the shortage.
         for prefix in ["guard-timer", "guard-runtime", "offload-", "blocking-"] {
@@ -738,7 +742,6 @@ fn child_timer() {
     child.allow_threads();
     // A sleep that ran out during the shortage is ready at once (late).
     ready_within("a sleep due during the shortage", &mut short);
-    assert!(start.elapsed() >= Duration::from_millis(20));
     // This poll is the next use: the timer thread starts and serves the
     // registrations made during the shortage.
     let r = ready_within("the first timeout", &mut main);
