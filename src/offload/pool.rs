@@ -401,6 +401,8 @@ struct Queue {
     idle: usize,
     /// Threads ever started (names them).
     started: usize,
+    /// A retry of a refused worker start is queued (one is enough).
+    retrying: bool,
     closed: bool,
 }
 
@@ -491,14 +493,19 @@ impl Shared {
         }
         // The OS refused a thread: the job stays queued (never run inline:
         // that would freeze the caller's event loop, the very thing this
-        // pool exists to prevent). Other workers will take it; if there are
-        // none, the start is retried until one runs (`crate::rt::thread`).
-        let none_left = {
+        // pool exists to prevent). Other workers will take it, and grow the
+        // pool back as they pick jobs up (`work`); if there are none, the
+        // start is retried until one runs (`crate::rt::thread`). One retry
+        // at a time: one per refused job would try to start a thread per
+        // queued job on every retry pass.
+        let retry = {
             let mut q = self.lock();
             q.workers -= 1;
-            q.workers == 0 && !q.jobs.is_empty()
+            let retry = q.workers == 0 && !q.jobs.is_empty() && !q.retrying;
+            q.retrying |= retry;
+            retry
         };
-        if none_left {
+        if retry {
             let pool = Arc::downgrade(self);
             crate::rt::thread::retry_later(move || match pool.upgrade() {
                 Some(pool) => pool.respawn(),
@@ -513,6 +520,9 @@ impl Shared {
         let index = {
             let mut q = self.lock();
             if q.workers > 0 || q.jobs.is_empty() {
+                // A worker runs (it grows the pool as it takes jobs), or
+                // there is nothing to run.
+                q.retrying = false;
                 return true;
             }
             q.workers += 1;
@@ -521,19 +531,34 @@ impl Shared {
         };
         let shared = self.clone();
         let name = format!("{}-{index}", self.name);
-        if crate::rt::thread::spawn(name, move || shared.work()) {
-            return true;
+        let started = crate::rt::thread::spawn(name, move || shared.work());
+        let mut q = self.lock();
+        if started {
+            q.retrying = false;
+        } else {
+            q.workers -= 1;
         }
-        self.lock().workers -= 1;
-        false
+        started
     }
 
     /// A worker thread's loop: run jobs until the pool is closed and empty.
-    fn work(&self) {
+    fn work(self: &Arc<Self>) {
         let mut q = self.lock();
         loop {
             if let Some(job) = q.jobs.pop_front() {
+                // Jobs still wait and no thread is free: grow as `push`
+                // does. Only after refused starts (or a retry that started
+                // one worker for a backlog) does `push` leave this to do.
+                let grow = q.jobs.len() > q.idle && q.workers < self.threads;
+                if grow {
+                    q.workers += 1;
+                    q.started += 1;
+                }
+                let index = q.started - 1;
                 drop(q);
+                if grow {
+                    self.spawn_worker(index);
+                }
                 // `run` catches the work's panic; this also guards against
                 // a panicking waker, so the thread always survives.
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run()));

@@ -48,11 +48,16 @@ where
 fn ensure_running() {
     if !try_start() && !RETRY_QUEUED.swap(true, Ordering::AcqRel) {
         super::thread::retry_later(|| {
-            let started = try_start();
-            if started {
+            // Done only once the thread runs: `try_start` also says `true`
+            // while another caller is starting it, and that start may still
+            // fail after this retry is gone, with `RETRY_QUEUED` still set
+            // so that its caller queues no retry of its own.
+            try_start();
+            let running = STATE.load(Ordering::Acquire) == RUNNING;
+            if running {
                 RETRY_QUEUED.store(false, Ordering::Release);
             }
-            started
+            running
         });
     }
 }

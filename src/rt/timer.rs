@@ -50,7 +50,8 @@ struct State {
     driver_wakes_at: Option<u64>,
     /// The id of the last bucket created.
     last_bucket: u64,
-    /// A thread is being started for the driver.
+    /// A thread for the driver is being started, or was started (it may
+    /// not have published itself in `Wheel::driver` yet).
     starting: bool,
 }
 
@@ -113,7 +114,12 @@ impl Wheel {
         st.starting = true;
         drop(st);
         let started = super::thread::spawn("guard-timer".into(), move || self.drive());
-        self.lock().starting = false;
+        if !started {
+            // Refused: the next use tries again. (After a start the flag
+            // stays set: until the new thread publishes itself, `driver` is
+            // empty and a second driver thread would be started.)
+            self.lock().starting = false;
+        }
         started
     }
 
