@@ -154,7 +154,7 @@ fn run_child(name: &str, env: &[(&str, &str)]) {
         .env(FLAG_ENV, &flag)
         .env("LD_PRELOAD", shim)
         .env("RUST_BACKTRACE", "1")
-        .env_remove(offload::THREADS_ENV)
+        .env_remove("ASYNC_GUARD_CPU_THREADS")
         .stdin(Stdio::null())
         // Files, not pipes: a pipe nobody reads while we wait could fill up.
         .stdout(fs::File::create(&out_path).unwrap())
@@ -615,7 +615,7 @@ fn assert_ran_on_pool(ran: &Ran, caller: thread::ThreadId) {
 
 #[test]
 fn offload_during_a_shortage_waits_for_a_pool_thread() {
-    run_child("child_offload_timer_retry", &[(offload::THREADS_ENV, "2")]);
+    run_child("child_offload_timer_retry", &[("ASYNC_GUARD_CPU_THREADS", "2")]);
 }
 
 #[test]
