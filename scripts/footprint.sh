@@ -10,7 +10,7 @@
 # and times a clean `cargo build --release` of the library in a fresh target
 # dir.
 #
-# Output: key=value lines on stdout (read by examples/bench_report/footprint.rs),
+# Output: key=value lines on stdout (read by bench-report/src/footprint.rs),
 # progress on stderr. Usage: sh scripts/footprint.sh
 set -eu
 

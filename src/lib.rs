@@ -241,3 +241,9 @@ pub use shield::{Expired, ShieldSet, Shielded};
 pub mod prelude {
     pub use crate::ext::{FutureExt as _, StreamExt as _};
 }
+
+/// The README's Rust snippets (its quick start included), compiled and run
+/// as doc tests by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

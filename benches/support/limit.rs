@@ -1,5 +1,5 @@
 //! The limit scaling workload, shared by `benches/limit_scaling.rs` and
-//! `examples/bench_report`: n waiters queue behind one held permit (one poll
+//! `bench-report/`: n waiters queue behind one held permit (one poll
 //! each), then every waiter in turn takes the permit and drops it. Polled by
 //! hand with a no-op waker: no executor in the loop.
 

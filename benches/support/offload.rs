@@ -1,5 +1,5 @@
 //! The offload job, shared by `benches/offload.rs` and
-//! `examples/bench_report`: an xorshift loop calibrated to about 50 µs.
+//! `bench-report/`: an xorshift loop calibrated to about 50 µs.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

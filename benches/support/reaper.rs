@@ -1,5 +1,5 @@
 //! Reaper workloads shared by `benches/reaper.rs` and
-//! `examples/bench_report`: the seed's monitor in Rust (the baseline) and a
+//! `bench-report/`: the seed's monitor in Rust (the baseline) and a
 //! population of watched entries on a reaper stepped by hand.
 
 use std::collections::HashMap;
@@ -119,7 +119,7 @@ impl Population {
     }
 
     /// Times `iters` consecutive ticks, re-bucketing ones included.
-    #[allow(dead_code, reason = "used by benches/reaper.rs, not by bench_report")]
+    #[allow(dead_code, reason = "used by benches/reaper.rs, not by bench-report")]
     pub fn all_ticks(&mut self, iters: u64) -> Duration {
         let total = (0..iters).map(|_| self.tick()).sum();
         assert_eq!(self.reaper.stats().reaped, 0);

@@ -1,4 +1,4 @@
-//! Workloads shared by `benches/time.rs` and `examples/bench_report`: the raw
+//! Workloads shared by `benches/time.rs` and `bench-report/`: the raw
 //! smol timeout idiom (the baseline) and a future that is pending once.
 
 use std::future::Future;

@@ -88,9 +88,13 @@ fn parse_gateway(text: &str) -> Option<GatewayRun> {
 /// Runs the built gateway example once; an error if it could not be run
 /// or its report could not be parsed.
 fn run_gateway(naive: bool, seconds: f64, clients: usize) -> Result<GatewayRun, String> {
-    let dir = env!("CARGO_MANIFEST_DIR");
+    let dir = crate::root();
+    // This tool is `<target>/release/bench-report`; the example sits in
+    // `<target>/release/examples/` of the same (workspace) target dir.
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bin = exe.with_file_name(format!("asr_gateway{}", std::env::consts::EXE_SUFFIX));
+    let bin = exe
+        .with_file_name("examples")
+        .join(format!("asr_gateway{}", std::env::consts::EXE_SUFFIX));
     let mut args = vec![
         "--seconds".to_owned(),
         seconds.to_string(),
@@ -119,8 +123,16 @@ fn run_gateway(naive: bool, seconds: f64, clients: usize) -> Result<GatewayRun, 
 fn build_gateway() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "--example", "asr_gateway"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "async-guard",
+            "--example",
+            "asr_gateway",
+        ])
+        .current_dir(crate::root())
         .status()
         .map_err(|e| e.to_string())?;
     if status.success() {

@@ -9,7 +9,7 @@ use crate::render::{Table, met};
 /// Writes the footprint section from `scripts/footprint.sh`'s output.
 pub fn section(md: &mut String) {
     eprintln!("footprint (scripts/footprint.sh: builds two small programs and the library) ...");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/footprint.sh");
+    let script = crate::root().join("scripts/footprint.sh");
     let out = Command::new("sh").arg(&script).output();
     let _ = writeln!(md, "## Footprint\n");
     let Some(out) = out.ok().filter(|o| o.status.success()) else {

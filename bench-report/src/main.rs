@@ -1,13 +1,15 @@
 //! Runs the key scenario of every cure against its raw smol-ecosystem
-//! baseline, without criterion, and writes `BENCHMARKS.md` at the crate root.
+//! baseline, without criterion, and writes `BENCHMARKS.md` at the root of
+//! the workspace (the library's crate root). A tool crate of the workspace
+//! (the xtask pattern), not part of the published package.
 //!
 //! ```text
-//! cargo run --release --example bench_report            # full run, ~3-4 min
-//! cargo run --release --example bench_report -- --quick # ~30 s, fewer/smaller runs
+//! cargo run --release -p bench-report            # full run, ~3-4 min
+//! cargo run --release -p bench-report -- --quick # ~30 s, fewer/smaller runs
 //! ```
 //!
-//! Options: `--quick`, `--out PATH` (default `BENCHMARKS.md` in the crate
-//! root), `--no-footprint` (skip `scripts/footprint.sh`; `--quick` skips it
+//! Options: `--quick`, `--out PATH` (default `BENCHMARKS.md` in the
+//! workspace root), `--no-footprint` (skip `scripts/footprint.sh`; `--quick` skips it
 //! unless `--footprint` is given), `--no-gateway`
 //! (skip the gateway runs), `--only NAME` (one section: time, limit,
 //! offload, budget, reaper, shield; for quick looks, still writes the file).
@@ -57,7 +59,7 @@ impl Opts {
             footprint: true,
             gateway: true,
             only: None,
-            out: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
+            out: root().join("BENCHMARKS.md"),
         };
         let mut force_footprint = false;
         let mut args = std::env::args().skip(1);
@@ -71,7 +73,7 @@ impl Opts {
                 "--out" => o.out = args.next().expect("--out PATH").into(),
                 "-h" | "--help" => {
                     println!(
-                        "bench_report [--quick] [--out PATH] [--no-footprint | --footprint] [--no-gateway] [--only SECTION]"
+                        "bench-report [--quick] [--out PATH] [--no-footprint | --footprint] [--no-gateway] [--only SECTION]"
                     );
                     std::process::exit(0);
                 }
@@ -93,6 +95,14 @@ impl Opts {
     fn wants(&self, section: &str) -> bool {
         self.only.as_deref().is_none_or(|s| s == section)
     }
+}
+
+/// The workspace root: the library's crate root, where `BENCHMARKS.md`,
+/// `scripts/` and `examples/` live (this tool sits in `bench-report/`).
+pub fn root() -> &'static std::path::Path {
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    tool.parent()
+        .expect("bench-report/ sits in the workspace root")
 }
 
 fn main() {
@@ -128,7 +138,7 @@ fn main() {
     let _ = writeln!(md, "# async-guard benchmarks\n");
     let _ = writeln!(
         md,
-        "Written by `cargo run --release --example bench_report{}` on {date}; do not edit by hand, re-run it. \
+        "Written by `cargo run --release -p bench-report{}` on {date}; do not edit by hand, re-run it. \
          Every cure against the raw smol-ecosystem code it replaces, measured in the same run. \
          **Ratios are the headline** (async-guard / baseline: below 1 means async-guard is cheaper); \
          absolute times move with the machine's load.\n",
