@@ -442,13 +442,14 @@ fn a_panic_inside_shield_within() {
     let set = ShieldSet::new();
     // Shielded from code on the clock: the work runs on it too.
     let clock = clock();
-    let handle = clock.block_on(async {
-        set.shield_within(Duration::from_secs(5), async {
-            sleep(MS).await;
-            panic!("panicked within grace");
+    let handle = clock
+        .block_on(async {
+            set.shield_within(Duration::from_secs(5), async {
+                sleep(MS).await;
+                panic!("panicked within grace");
+            })
         })
-        .unwrap()
-    });
+        .unwrap();
     let caught = catch_unwind(AssertUnwindSafe(|| clock.block_on(handle)));
     assert_eq!(
         panic_message(&*caught.unwrap_err()),
