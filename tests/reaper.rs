@@ -456,8 +456,10 @@ proptest! {
                 let silence = dropped - last;
                 prop_assert!(silence >= ttl, "reaped {:?} after the last touch", silence);
                 prop_assert!(silence < ttl + tick, "reaped {:?} after the last touch", silence);
-                // The gap it was reaped in was long enough to be reaped in.
-                prop_assert!(gaps[touches.len() - 1] > silence, "{:?}", gaps);
+                // The gap it was reaped in was long enough to be reaped in
+                // (a reap and a touch due at the same instant may come in
+                // either order).
+                prop_assert!(gaps[touches.len() - 1] >= silence, "{:?}", gaps);
             }
             None => {
                 for pair in touches.windows(2) {
