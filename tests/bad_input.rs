@@ -11,23 +11,44 @@
 //! caller (tests/offload.rs), zero/huge reaper ttl and a closed reaper
 //! (tests/reaper.rs), `shield_within`/`drain` with `ZERO`/`MAX`, panics in
 //! shielded work and shielding from shielded work (tests/shield.rs).
+//!
+//! Waits run on a virtual clock (`TestClock`, auto-advancing): a `sleep`
+//! here is only a point where the future is pending, and no real time
+//! passes. The CPU pool's threads are real.
 
 mod support;
 
-use std::future::pending;
+use std::future::{Future, pending};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_guard::prelude::*;
-use async_guard::time::{current_deadline, timeout, timeout_at};
-use async_io::Timer;
+use async_guard::time::{TestClock, current_deadline, now, sleep, timeout, timeout_at};
 use futures_lite::{StreamExt as _, future, stream};
 use support::{DropFlag, panic_message, within};
 
 const MS: Duration = Duration::from_millis(1);
 const LIMIT: Duration = Duration::from_secs(10);
+
+/// A fresh auto-advancing virtual clock.
+fn clock() -> TestClock {
+    let clock = TestClock::new();
+    clock.set_auto_advance(true);
+    clock
+}
+
+/// [`within`], with `body` on a fresh auto-advancing virtual clock.
+fn within_virtual<F, Fut>(what: &str, body: F) -> Fut::Output
+where
+    F: FnOnce(TestClock) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let clock = clock();
+    within(LIMIT, what, clock.enter(body(clock.clone())))
+}
 
 // ---------------------------------------------------------------- time ----
 
@@ -37,7 +58,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// deadline never fire and never overflow.
 #[test]
 fn stream_adaptors_with_zero_and_max_durations() {
-    within(LIMIT, "stream zero/max", async {
+    within_virtual("stream zero/max", |_| async {
         let ready: Vec<_> = stream::iter(0..3)
             .timeout_each(Duration::ZERO)
             .collect()
@@ -54,7 +75,7 @@ fn stream_adaptors_with_zero_and_max_durations() {
         assert!(idle.next().await.is_none(), "idle_timeout ends");
 
         let slow = stream::iter(0..3).then(|i| async move {
-            Timer::after(MS).await;
+            sleep(MS).await;
             i
         });
         let all: Vec<_> = slow.timeout_each(Duration::MAX).collect().await;
@@ -64,7 +85,7 @@ fn stream_adaptors_with_zero_and_max_durations() {
         let all: Vec<_> = stream::iter(0..3).deadline(far).collect().await;
         assert_eq!(all, [Ok(0), Ok(1), Ok(2)]);
         let slow = stream::iter(0..2).then(|i| async move {
-            Timer::after(MS).await;
+            sleep(MS).await;
             i
         });
         assert_eq!(slow.idle_timeout(Duration::MAX).count().await, 2);
@@ -89,17 +110,17 @@ fn far_future() -> Instant {
 /// `timeout_at`, `reset`, and a deadline in the past fires at once.
 #[test]
 fn extreme_instants_never_panic() {
-    within(LIMIT, "extreme instants", async {
+    within_virtual("extreme instants", |_| async {
         let far = far_future();
-        let mut t = Box::pin(timeout_at(far, Timer::after(2 * MS)));
+        let mut t = Box::pin(timeout_at(far, sleep(2 * MS)));
         assert_eq!(t.deadline(), Some(far));
         t.as_mut().extend(Duration::from_secs(1)); // past the representable end
         assert_eq!(t.deadline(), None, "extending past the end means never");
         assert!(t.await.is_ok());
         // Deep in the past (as far back as this clock goes).
-        let past = Instant::now()
+        let past = now()
             .checked_sub(Duration::from_secs(3600))
-            .unwrap_or_else(Instant::now);
+            .unwrap_or_else(now);
         let err = timeout_at(past, pending::<()>()).await.unwrap_err();
         assert_eq!(err.deadline(), past);
         assert!(err.to_string().contains("timed out"), "{err}");
@@ -118,9 +139,9 @@ fn extreme_instants_never_panic() {
 fn a_panic_inside_a_timeout_restores_the_scope() {
     for pending_first in [false, true] {
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            future::block_on(timeout(Duration::from_secs(1), async move {
+            clock().block_on(timeout(Duration::from_secs(1), async move {
                 if pending_first {
-                    Timer::after(MS).await; // registered a timer first
+                    sleep(MS).await; // registered a timer first
                 }
                 panic!("inside the timeout");
             }))
@@ -128,7 +149,7 @@ fn a_panic_inside_a_timeout_restores_the_scope() {
         assert_eq!(panic_message(&*caught.unwrap_err()), "inside the timeout");
         assert_eq!(current_deadline(), None, "the scope leaked");
     }
-    let r = within(LIMIT, "timeout after a panic", timeout(MS, pending::<()>()));
+    let r = within_virtual("timeout after a panic", |_| timeout(MS, pending::<()>()));
     assert!(r.is_err());
 }
 
@@ -138,10 +159,10 @@ fn a_panic_inside_a_timeout_restores_the_scope() {
 /// `stop` still ends its heartbeat at once.
 #[test]
 fn lag_probe_with_a_max_interval() {
-    within(LIMIT, "lag probe MAX", async {
+    within_virtual("lag probe MAX", |clock| async move {
         let (probe, heartbeat) = async_guard::budget::LagProbe::new(Duration::MAX);
-        let task = smol::spawn(heartbeat);
-        Timer::after(5 * MS).await;
+        let task = smol::spawn(clock.enter(heartbeat));
+        sleep(5 * MS).await;
         assert_eq!(probe.stats().beats, 0);
         probe.stop();
         task.await;
@@ -244,6 +265,8 @@ fn a_panic_nobody_awaits_is_counted_and_the_pool_survives() {
     let flag = started.clone();
     let mut job = pool.run(move || {
         flag.store(true, SeqCst);
+        // Real: the job must still run on the pool's (real) thread when its
+        // future is dropped.
         std::thread::sleep(5 * MS);
         panic!("nobody listens");
     });
@@ -287,9 +310,9 @@ fn a_panicking_tracked_task_leaves_nothing() {
     use async_guard::reaper::Reaper;
     let reaper = Reaper::new(Duration::from_secs(5));
     let caught = catch_unwind(AssertUnwindSafe(|| {
-        future::block_on(reaper.track("boom", |activity| async move {
+        clock().block_on(reaper.track("boom", |activity| async move {
             activity.touch();
-            Timer::after(MS).await;
+            sleep(MS).await;
             panic!("tracked task panicked");
         }))
     }));
@@ -315,7 +338,9 @@ fn a_tracked_task_that_tracks_with_the_same_reaper() {
     use async_guard::reaper::Reaper;
     let slot: Arc<Mutex<Option<Reaper>>> = Arc::default();
     let hook_calls = Arc::new(AtomicUsize::new(0));
-    let reaper = {
+    // The reaper is built on the clock, so its ttl is virtual.
+    let clock = clock();
+    let reaper = clock.block_on(async {
         let slot = slot.clone();
         let calls = hook_calls.clone();
         Reaper::builder(20 * MS)
@@ -329,29 +354,33 @@ fn a_tracked_task_that_tracks_with_the_same_reaper() {
                 calls.fetch_add(1, SeqCst);
             })
             .build()
-    };
+    });
     *slot.lock().unwrap() = Some(reaper.clone());
     let r = reaper.clone();
-    let outcome = within(LIMIT, "nested tracking", async move {
-        let r2 = r.clone();
-        r.track("outer", move |activity| {
-            // Tracking from inside the closure (the reaper is mid-`track`).
-            let quick = r2.track("from-closure", |_| async { 2 });
-            async move {
-                let quick = quick.await;
-                let idle = r2.track("inner", |_| pending::<()>());
-                let keep_alive = async {
-                    loop {
-                        Timer::after(3 * MS).await;
-                        activity.touch();
-                    }
-                };
-                let inner = future::or(idle, keep_alive).await;
-                (quick, inner.map_err(|e| e.name().to_owned()))
-            }
-        })
-        .await
-    });
+    let outcome = within(
+        LIMIT,
+        "nested tracking",
+        clock.enter(async move {
+            let r2 = r.clone();
+            r.track("outer", move |activity| {
+                // Tracking from inside the closure (the reaper is mid-`track`).
+                let quick = r2.track("from-closure", |_| async { 2 });
+                async move {
+                    let quick = quick.await;
+                    let idle = r2.track("inner", |_| pending::<()>());
+                    let keep_alive = async {
+                        loop {
+                            sleep(3 * MS).await;
+                            activity.touch();
+                        }
+                    };
+                    let inner = future::or(idle, keep_alive).await;
+                    (quick, inner.map_err(|e| e.name().to_owned()))
+                }
+            })
+            .await
+        }),
+    );
     let (quick, inner) = outcome.expect("the outer task, which touched, was reaped");
     assert_eq!(quick, Ok(2));
     assert_eq!(inner, Err("inner".to_owned()));
@@ -415,13 +444,17 @@ fn shielded_work_that_drains_or_shields_its_own_set() {
 fn a_panic_inside_shield_within() {
     use async_guard::shield::ShieldSet;
     let set = ShieldSet::new();
-    let handle = set
-        .shield_within(Duration::from_secs(5), async {
-            Timer::after(MS).await;
-            panic!("panicked within grace");
+    // Shielded from code on the clock: the work runs on it too.
+    let clock = clock();
+    let handle = clock
+        .block_on(async {
+            set.shield_within(Duration::from_secs(5), async {
+                sleep(MS).await;
+                panic!("panicked within grace");
+            })
         })
         .unwrap();
-    let caught = catch_unwind(AssertUnwindSafe(|| future::block_on(handle)));
+    let caught = catch_unwind(AssertUnwindSafe(|| clock.block_on(handle)));
     assert_eq!(
         panic_message(&*caught.unwrap_err()),
         "panicked within grace"
@@ -500,8 +533,8 @@ fn panics_inside_limited_work_return_permits() {
     use async_guard::limit::{Limiter, gather};
     let limiter = Limiter::new(1);
     let caught = catch_unwind(AssertUnwindSafe(|| {
-        future::block_on(limiter.run(async {
-            Timer::after(MS).await;
+        clock().block_on(limiter.run(async {
+            sleep(MS).await;
             panic!("inside run");
         }))
     }));
@@ -521,14 +554,14 @@ fn panics_inside_limited_work_return_permits() {
                 }
             }
             let _c = Count(dropped);
-            Timer::after(MS * (i + 1)).await;
+            sleep(MS * (i + 1)).await;
             if i == 0 {
                 panic!("gathered future panicked");
             }
             i
         }
     });
-    let caught = catch_unwind(AssertUnwindSafe(|| future::block_on(gather(2, jobs))));
+    let caught = catch_unwind(AssertUnwindSafe(|| clock().block_on(gather(2, jobs))));
     assert_eq!(
         panic_message(&*caught.unwrap_err()),
         "gathered future panicked"
@@ -561,14 +594,17 @@ fn nested_use_of_one_limiter() {
     use async_guard::limit::Limiter;
     let limiter = Limiter::new(2);
     let l = limiter.clone();
-    within(LIMIT, "nested run", async move {
+    within_virtual("nested run", |_| async move {
         let l2 = l.clone();
         let v = l
             .run(async move {
                 let inner = l2.run(async { 1 }).await.unwrap();
                 let none_left = {
                     let _second = l2.acquire().await.unwrap();
-                    l2.acquire_timeout(5 * MS).await
+                    let t0 = now();
+                    let r = l2.acquire_timeout(5 * MS).await;
+                    assert_eq!(now(), t0 + 5 * MS, "waited exactly its 5 ms");
+                    r
                 };
                 assert!(none_left.unwrap_err().is_elapsed());
                 l2.close();
@@ -593,19 +629,23 @@ fn nested_use_of_one_limiter() {
 fn duration_max_means_no_deadline_for_nested_code_too() {
     use async_guard::time::remaining;
     for d in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+        let clock = clock();
         let mut t = Box::pin(timeout(d, async {
             let seen = (current_deadline(), remaining());
-            Timer::after(MS).await;
+            sleep(MS).await;
             seen
         }));
-        let first = future::block_on(future::poll_once(t.as_mut()));
+        let first = clock.block_on(future::poll_once(t.as_mut()));
         assert!(first.is_none());
         assert_eq!(t.deadline(), None, "{d:?}: the own deadline appeared");
-        let seen = future::block_on(t).unwrap();
+        let seen = clock.block_on(t).unwrap();
         assert_eq!(seen, (None, None), "{d:?}");
     }
-    // A long but representable duration is still a real deadline.
+    // A long but representable duration is still a real deadline, all of
+    // it left at the start.
     let day = Duration::from_secs(86_400);
-    let seen = future::block_on(timeout(day, async { remaining() })).unwrap();
-    assert!(seen.is_some_and(|left| left <= day && left > day / 2));
+    let seen = clock()
+        .block_on(timeout(day, async { remaining() }))
+        .unwrap();
+    assert_eq!(seen, Some(day));
 }

@@ -27,6 +27,7 @@ fn wait_running(pool: &CpuPool, n: usize) {
             "never got {n} running: {:?}",
             pool.stats()
         );
+        // Real: polls the CPU pool's real threads until they run the jobs.
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -75,6 +76,7 @@ fn at_most_n_jobs_run_at_once_under_10x_overload() {
                 pool.run(move || {
                     let n = now.fetch_add(1, SeqCst) + 1;
                     high.fetch_max(n, SeqCst);
+                    // Real: holds a real pool thread so that jobs overlap.
                     std::thread::sleep(Duration::from_millis(2));
                     now.fetch_sub(1, SeqCst);
                 })
@@ -304,6 +306,7 @@ fn shutdown_finishes_queued_jobs_and_threads_exit() {
         let until = Instant::now() + Duration::from_secs(5);
         while support::threads_named(&name) > 0 {
             assert!(Instant::now() < until, "pool threads leaked");
+            // Real: waits for the pool's real threads to exit.
             async_io::Timer::after(Duration::from_millis(2)).await;
         }
     });
@@ -331,6 +334,7 @@ fn event_loop_stays_responsive_while_the_pool_is_saturated() {
         let mut lags = Vec::new();
         while !load.is_finished() {
             let start = Instant::now();
+            // Real: the subject is the real event loop's lag beside real CPU work.
             async_io::Timer::after(Duration::from_millis(1)).await;
             lags.push(start.elapsed().saturating_sub(Duration::from_millis(1)));
         }
@@ -371,6 +375,7 @@ proptest! {
             for drop_it in &drops {
                 let ran = ran.clone();
                 let Ok(job) = pool.try_run(move || {
+                    // Real: a job that occupies a real pool thread for a while.
                     std::thread::sleep(Duration::from_micros(200));
                     ran.fetch_add(1, SeqCst);
                 }) else { continue };
@@ -386,6 +391,7 @@ proptest! {
                 let s = pool.stats();
                 if s.running == 0 && s.queued == 0 { break }
                 assert!(Instant::now() < until);
+                // Real: waits for the pool's real threads to go idle.
                 std::thread::sleep(Duration::from_millis(1));
             }
             let s = pool.stats();

@@ -5,8 +5,11 @@
 //!   `Timeout` reports the earliest deadline of all the scopes, never
 //!   early, and `is_enclosing` says whether it was its own;
 //! - limit x time: random acquires with timeouts, closes and resizes on a
-//!   real executor with real timers; every permit comes back, no waiter is
-//!   stuck, and `stats()` agrees with what the callers saw.
+//!   real executor with virtual timers; every permit comes back, no waiter
+//!   is stuck, and `stats()` agrees with what the callers saw.
+//!
+//! Deadlines run on a virtual clock (`TestClock`, auto-advancing): a
+//! deadline fires exactly on its instant.
 //!
 //! Already covered (not repeated): single-threaded interleavings of
 //! acquire/release/drop/close/set_limit/forget/split with permit
@@ -26,12 +29,18 @@ use std::time::{Duration, Instant};
 use async_guard::Elapsed;
 use async_guard::limit::{AcquireError, Limiter};
 use async_guard::prelude::*;
-use async_guard::time::{current_deadline, timeout, timeout_at};
-use async_io::Timer;
+use async_guard::time::{TestClock, current_deadline, sleep, timeout, timeout_at};
 use futures_lite::future;
 use proptest::prelude::*;
 
 const MS: Duration = Duration::from_millis(1);
+
+/// A fresh auto-advancing virtual clock.
+fn clock() -> TestClock {
+    let clock = TestClock::new();
+    clock.set_auto_advance(true);
+    clock
+}
 
 type Nested = Pin<Box<dyn Future<Output = Result<Option<Instant>, Elapsed>> + Send>>;
 
@@ -63,7 +72,7 @@ proptest! {
 
     /// The earliest deadline fires, reported by the innermost timeout
     /// (it sees every enclosing scope): `deadline()` is the earliest one,
-    /// never early, and `is_enclosing()` is true exactly when an enclosing
+    /// it fires exactly then, and `is_enclosing()` is true exactly when an enclosing
     /// scope has that deadline (a deadline shared with an enclosing scope
     /// belongs to the outermost, as in asyncio and Trio).
     #[test]
@@ -71,15 +80,16 @@ proptest! {
         levels in prop::collection::vec(prop::option::weighted(0.8, 1u64..15), 1..5),
     ) {
         prop_assume!(levels.iter().any(Option::is_some));
-        let start = Instant::now();
+        let clock = clock();
+        let start = clock.now();
         let at = |ms: u64| start + MS * ms as u32;
         let earliest = at(levels.iter().flatten().copied().min().unwrap());
         let (_, enclosing) = levels.split_last().unwrap();
         let enclosing_has_earliest = enclosing.iter().flatten().any(|&ms| at(ms) == earliest);
         let fut = nest(&levels, start);
-        let err = support::within(Duration::from_secs(10), "nested deadlines", fut)
+        let err = support::within(Duration::from_secs(10), "nested deadlines", clock.enter(fut))
             .expect_err("an inner future that never ends cannot succeed");
-        prop_assert!(Instant::now() >= earliest, "fired early");
+        prop_assert_eq!(clock.now(), earliest, "fired off time");
         prop_assert_eq!(err.deadline(), earliest);
         prop_assert_eq!(err.is_enclosing(), enclosing_has_earliest);
         prop_assert_eq!(current_deadline(), None);
@@ -142,7 +152,7 @@ struct Seen {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
-    /// Acquires with and without timeouts, closes and resizes, with real
+    /// Acquires with and without timeouts, closes and resizes, with virtual
     /// timers on a real executor: every acquire ends (granted, timed out,
     /// too many, closed; none stuck), all permits come back, and the
     /// limiter's counters match what the callers saw.
@@ -155,7 +165,8 @@ proptest! {
         let seen = Arc::new(Seen::default());
         let l = limiter.clone();
         let s = seen.clone();
-        support::within(Duration::from_secs(20), "limit x time", async move {
+        let clock = clock();
+        support::within(Duration::from_secs(20), "limit x time", clock.enter(async move {
             let ex = async_executor::Executor::new();
             ex.run(async {
                 let mut tasks = Vec::new();
@@ -174,7 +185,7 @@ proptest! {
                                     Ok(p) => {
                                         assert_eq!(p.weight(), weight);
                                         s.granted.fetch_add(1, SeqCst);
-                                        Timer::after(MS * hold_ms as u32).await;
+                                        sleep(MS * hold_ms as u32).await;
                                     }
                                     Err(AcquireError::Elapsed(_)) => { s.timed_out.fetch_add(1, SeqCst); }
                                     Err(AcquireError::TooMany { .. }) => { s.too_many.fetch_add(1, SeqCst); }
@@ -185,7 +196,7 @@ proptest! {
                         }
                         Op::Close => { l.close(); }
                         Op::SetLimit(n) => l.set_limit(n),
-                        Op::Sleep(ms) => { Timer::after(MS * ms as u32).await; }
+                        Op::Sleep(ms) => { sleep(MS * ms as u32).await; }
                     }
                 }
                 for t in tasks {
@@ -193,7 +204,7 @@ proptest! {
                 }
             })
             .await;
-        });
+        }));
         let st = limiter.stats();
         prop_assert_eq!((st.in_use, st.waiting), (0, 0), "{:?}", st);
         prop_assert_eq!(st.acquired, seen.granted.load(SeqCst), "{:?}", st);

@@ -615,7 +615,10 @@ fn assert_ran_on_pool(ran: &Ran, caller: thread::ThreadId) {
 
 #[test]
 fn offload_during_a_shortage_waits_for_a_pool_thread() {
-    run_child("child_offload_timer_retry", &[("ASYNC_GUARD_CPU_THREADS", "2")]);
+    run_child(
+        "child_offload_timer_retry",
+        &[("ASYNC_GUARD_CPU_THREADS", "2")],
+    );
 }
 
 #[test]

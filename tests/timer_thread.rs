@@ -32,6 +32,7 @@ fn a_panicking_waker_does_not_stop_later_timeouts() {
         std::future::pending::<()>()
     ));
     assert!(bomb.as_mut().poll(&mut cx).is_pending());
+    // Real: the subject is the real timer thread, which fires it meanwhile.
     std::thread::sleep(Duration::from_millis(50)); // the timer thread fires it
 
     // An unrelated timeout afterwards must still fire (generous bound).
@@ -41,6 +42,7 @@ fn a_panicking_waker_does_not_stop_later_timeouts() {
     });
     let start = Instant::now();
     while !later.is_finished() && start.elapsed() < Duration::from_secs(5) {
+        // Real: waits for a timeout on the real timer thread (watchdog loop).
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(

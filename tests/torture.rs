@@ -2,13 +2,20 @@
 //! dropped after 0, 1, 2, ... polls until it completes, and the cure's
 //! invariants are checked after every drop (see `support/torture.rs`; that
 //! harness also fails on a leaked waker, a lost wake-up or a hang).
+//!
+//! The timing futures (`time`, the lag probe's heartbeat) are tortured on
+//! an auto-advancing virtual clock (`TestClock`), which jumps as soon as a
+//! poll leaves them waiting, and their deadlines are checked exactly. The
+//! others wait in real time beside real threads (a limiter's holder
+//! thread, the CPU pool, the background executor that drives reapers and
+//! shielded work), which auto-advance cannot see; see `sleep` below.
 
 mod support;
 
 use std::future::pending;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_guard::prelude::*;
 use async_io::Timer;
@@ -19,8 +26,17 @@ const MS: Duration = Duration::from_millis(1);
 /// Bound for "eventually" checks: generous, a bug fails instead of hanging.
 const BOUND: Duration = Duration::from_secs(5);
 
+/// A real wait, for futures tortured beside real threads.
 async fn sleep(d: Duration) {
+    // Real: the futures around it wait on real threads (see the module docs).
     Timer::after(d).await;
+}
+
+/// A fresh auto-advancing virtual clock.
+fn virtual_clock() -> async_guard::time::TestClock {
+    let clock = async_guard::time::TestClock::new();
+    clock.set_auto_advance(true);
+    clock
 }
 
 // --------------------------------------------------------------- limit ----
@@ -45,11 +61,13 @@ mod limit {
         let limiter = Limiter::new(2);
         let held = limiter.try_acquire_many(2).unwrap();
         let holder = std::thread::spawn(move || {
+            // Real: a thread of its own holds the permits while the future is tortured.
             std::thread::sleep(hold);
             drop(held);
         });
         let l = limiter.clone();
         let behind = std::thread::spawn(move || {
+            // Real: queue behind the future under test, from another thread.
             std::thread::sleep(MS);
             let got = future::block_on(l.acquire_timeout(BOUND));
             got.is_ok()
@@ -260,17 +278,19 @@ mod limit {
 
 mod time {
     use super::*;
-    use async_guard::time::{current_deadline, timeout, timeout_at};
+    use async_guard::time::{TestClock, current_deadline, sleep, timeout, timeout_at};
 
     /// After any round: no deadline scope left behind on this thread, the
-    /// inner future was dropped, and a fresh timeout still fires.
-    fn after_round(inner_dropped: &AtomicBool) {
+    /// inner future was dropped, no timer is left on the round's clock,
+    /// and a fresh timeout still fires, exactly on time.
+    fn after_round(inner_dropped: &AtomicBool, clock: &TestClock) {
         assert_eq!(current_deadline(), None, "a deadline scope leaked");
         assert!(inner_dropped.load(SeqCst), "inner future not dropped");
-        let start = Instant::now();
-        let r = future::block_on(timeout(MS, pending::<()>()));
-        assert!(r.is_err());
-        assert!(start.elapsed() < BOUND, "timer stopped working");
+        assert_eq!(clock.next_deadline(), None, "a timer was left behind");
+        let start = clock.now();
+        let e = clock.block_on(timeout(MS, pending::<()>())).unwrap_err();
+        assert_eq!(e.deadline(), start + MS);
+        assert_eq!(clock.now(), start + MS, "timer stopped working");
     }
 
     #[test]
@@ -278,7 +298,9 @@ mod time {
         let report = Torture::new("time::Timeout (ok)").run(
             || {
                 let (flag, dropped) = DropFlag::new();
-                let fut = timeout(Duration::from_secs(10), async move {
+                let clock = virtual_clock();
+                let t0 = clock.now();
+                let fut = clock.enter(timeout(Duration::from_secs(10), async move {
                     let _flag = flag;
                     sleep(2 * MS).await;
                     // A nested timeout sees the enclosing deadline.
@@ -286,14 +308,20 @@ mod time {
                         .await
                         .unwrap();
                     current_deadline()
-                });
-                (dropped, fut)
+                }));
+                ((dropped, clock, t0), fut)
             },
-            |dropped, outcome| {
+            |(dropped, clock, t0), outcome| {
                 if let Outcome::Completed(_, out) = outcome {
-                    assert!(out.unwrap().is_some(), "the scope was not visible inside");
+                    let seen = out.unwrap();
+                    assert_eq!(
+                        seen,
+                        Some(*t0 + Duration::from_secs(10)),
+                        "the scope inside"
+                    );
+                    assert_eq!(clock.now(), *t0 + 4 * MS);
                 }
-                after_round(dropped);
+                after_round(dropped, clock);
             },
         );
         assert!(report.polls_to_complete >= 3, "{report:?}");
@@ -304,19 +332,22 @@ mod time {
         let report = Torture::new("time::Timeout (expires)").run(
             || {
                 let (flag, dropped) = DropFlag::new();
-                let fut = timeout(4 * MS, async move {
+                let clock = virtual_clock();
+                let t0 = clock.now();
+                let fut = clock.enter(timeout(4 * MS, async move {
                     let _flag = flag;
                     pending::<()>().await
-                });
-                (dropped, fut)
+                }));
+                ((dropped, clock, t0), fut)
             },
-            |dropped, outcome| {
+            |(dropped, clock, t0), outcome| {
                 if let Outcome::Completed(_, out) = outcome {
                     let e = out.unwrap_err();
                     assert!(!e.is_enclosing());
-                    assert!(Instant::now() >= e.deadline());
+                    assert_eq!(e.deadline(), *t0 + 4 * MS);
+                    assert_eq!(clock.now(), e.deadline());
                 }
-                after_round(dropped);
+                after_round(dropped, clock);
             },
         );
         assert!(report.dropped_pending >= 1, "{report:?}");
@@ -327,23 +358,29 @@ mod time {
         let report = Torture::new("time::Timeout (nested)").run(
             || {
                 let (flag, dropped) = DropFlag::new();
-                let at = Instant::now() + 5 * MS;
-                let fut = timeout_at(at, async move {
+                let clock = virtual_clock();
+                let at = clock.now() + 5 * MS;
+                let fut = clock.enter(timeout_at(at, async move {
                     let _flag = flag;
                     timeout(Duration::from_secs(60), pending::<()>()).await
-                });
-                (dropped, fut)
+                }));
+                ((dropped, clock, at), fut)
             },
-            |dropped, outcome| {
+            |(dropped, clock, at), outcome| {
                 if let Outcome::Completed(_, out) = outcome {
                     // Either the inner reports the enclosing deadline, or
                     // the outer fired itself; both say "enclosing/own" right.
-                    match out {
-                        Ok(inner) => assert!(inner.unwrap_err().is_enclosing()),
-                        Err(outer) => assert!(!outer.is_enclosing()),
-                    }
+                    let e = match out {
+                        Ok(inner) => inner.unwrap_err(),
+                        Err(outer) => {
+                            assert!(!outer.is_enclosing());
+                            outer
+                        }
+                    };
+                    assert_eq!(e.deadline(), *at);
+                    assert_eq!(clock.now(), *at);
                 }
-                after_round(dropped);
+                after_round(dropped, clock);
             },
         );
         assert!(report.dropped_pending >= 1, "{report:?}");
@@ -366,7 +403,9 @@ mod time {
         Torture::new("time::TimeoutEach").run(
             || {
                 let (flag, dropped) = DropFlag::new();
-                // Gaps of 2 ms against 1 ms: some `Err`s, and it keeps going.
+                let clock = virtual_clock();
+                // Gaps of 2 ms against 1 ms: one `Err` per gap, and it keeps
+                // going.
                 let mut s = source(4, 2 * MS, flag).timeout_each(MS);
                 let fut = async move {
                     let (mut ok, mut err) = (0, 0);
@@ -378,13 +417,14 @@ mod time {
                     }
                     (ok, err)
                 };
-                (dropped, fut)
+                ((dropped, clock.clone()), clock.enter(fut))
             },
-            |dropped, outcome| {
-                if let Outcome::Completed(_, (ok, _err)) = outcome {
+            |(dropped, clock), outcome| {
+                if let Outcome::Completed(_, (ok, err)) = outcome {
                     assert_eq!(ok, 4, "an item was lost to a timeout");
+                    assert_eq!(err, 4, "one timeout per 2 ms gap");
                 }
-                after_round(dropped);
+                after_round(dropped, clock);
             },
         );
     }
@@ -394,6 +434,7 @@ mod time {
         Torture::new("time::IdleTimeout").run(
             || {
                 let (flag, dropped) = DropFlag::new();
+                let clock = virtual_clock();
                 let s = source(2, MS, flag).chain(stream::pending()).boxed();
                 let mut s = s.idle_timeout(30 * MS);
                 let fut = async move {
@@ -403,13 +444,15 @@ mod time {
                     }
                     items
                 };
-                (dropped, fut)
+                ((dropped, clock.clone(), clock.now()), clock.enter(fut))
             },
-            |dropped, outcome| {
+            |(dropped, clock, t0), outcome| {
                 if let Outcome::Completed(_, items) = outcome {
                     assert_eq!(items, [true, true, false]);
+                    // Items at 1 and 2 ms, then 30 ms of silence.
+                    assert_eq!(clock.now(), *t0 + 32 * MS);
                 }
-                after_round(dropped);
+                after_round(dropped, clock);
             },
         );
     }
@@ -419,7 +462,9 @@ mod time {
         Torture::new("time::WithDeadline").run(
             || {
                 let (flag, dropped) = DropFlag::new();
-                let mut s = source(usize::MAX, MS, flag).deadline(Instant::now() + 6 * MS);
+                let clock = virtual_clock();
+                let at = clock.now() + 6 * MS;
+                let mut s = source(usize::MAX, MS, flag).deadline(at);
                 let fut = async move {
                     let mut n = 0;
                     let mut last = None;
@@ -429,14 +474,16 @@ mod time {
                     }
                     (n, last)
                 };
-                (dropped, fut)
+                ((dropped, clock.clone(), at), clock.enter(fut))
             },
-            |dropped, outcome| {
+            |(dropped, clock, at), outcome| {
                 if let Outcome::Completed(_, (n, last)) = outcome {
-                    assert!(n >= 1);
+                    // Items at 1..=5 ms; the one due at 6 ms meets the deadline.
+                    assert_eq!(n, 6);
                     assert_eq!(last, Some(false), "must end with the Elapsed");
+                    assert_eq!(clock.now(), *at);
                 }
-                after_round(dropped);
+                after_round(dropped, clock);
             },
         );
     }
@@ -531,6 +578,7 @@ mod budget {
                 let fut = async move {
                     let _flag = flag;
                     sleep(MS).await;
+                    // Real: a stall is real blocking (the detector measures real time).
                     std::thread::sleep(3 * MS); // one stalling poll
                     sleep(MS).await;
                 }
@@ -554,15 +602,16 @@ mod budget {
     fn heartbeat() {
         let report = Torture::new("budget::Heartbeat").run(
             || {
+                let clock = virtual_clock();
                 let (probe, heartbeat) = LagProbe::new(MS);
                 let stopper = probe.clone();
                 let fut = heartbeat.or(async move {
-                    sleep(6 * MS).await;
+                    async_guard::time::sleep(6 * MS).await;
                     stopper.stop();
                     // The heartbeat must end now that it is stopped.
                     pending::<()>().await
                 });
-                (probe, fut)
+                (probe, clock.enter(fut))
             },
             |probe, outcome| {
                 let s = probe.stats();
@@ -602,6 +651,7 @@ mod offload {
                 let (blocker_ran, job_ran) = (counter(), counter());
                 let flag = blocker_ran.clone();
                 let blocker = pool.run(move || {
+                    // Real: keeps the CPU pool's one real thread busy.
                     std::thread::sleep(3 * MS);
                     flag.fetch_add(1, SeqCst);
                 });
@@ -660,6 +710,7 @@ mod offload {
                 let ran = counter();
                 let r = ran.clone();
                 let job = async_guard::offload::offload(move || {
+                    // Real: a job on the CPU pool's real threads.
                     std::thread::sleep(MS);
                     r.fetch_add(1, SeqCst);
                 });

@@ -170,7 +170,7 @@ where
         let this = self.project();
         let start = crate::rt::clock::now();
         let out = this.future.poll(cx);
-        let took = start.elapsed();
+        let took = crate::rt::clock::now().saturating_duration_since(start);
         *this.polls += 1;
         *this.longest = (*this.longest).max(took);
         if took >= *this.threshold {

@@ -69,6 +69,13 @@ struct State {
     running: usize,
     /// Driven futures woken and not yet polled.
     scheduled: usize,
+    /// Due registrations taken out of `timers` whose wakers are still
+    /// running: a driven future they wake is counted in `scheduled` only
+    /// once its waker ran, so until then auto-advance must not jump.
+    waking: usize,
+    /// A jump auto-advance would have made while `waking > 0`: the
+    /// `advance_to` that ends the last wake makes it.
+    jump_deferred: bool,
 }
 
 impl Virtual {
@@ -82,6 +89,8 @@ impl Virtual {
                 auto: false,
                 running: 0,
                 scheduled: 0,
+                waking: 0,
+                jump_deferred: false,
             }),
         })
     }
@@ -136,21 +145,45 @@ impl Virtual {
     /// due on the way in deadline order; the clock reads each deadline as
     /// its registration is woken, then `target`.
     pub(crate) fn advance_to(&self, target: Instant) {
+        /// Ends a wake in flight, even if the waker panics.
+        struct InFlight<'a>(&'a Virtual);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.lock().waking -= 1;
+            }
+        }
+        let mut target = target;
+        let mut st = self.lock();
         loop {
-            let mut st = self.lock();
             let due = match st.timers.first_key_value() {
                 Some((&(at, seq), _)) if at <= target => (at, seq),
                 _ => {
                     st.now = st.now.max(target);
+                    // A jump put off while wakers ran: make it now, unless
+                    // what they woke is already scheduled.
+                    if st.jump_deferred && st.waking == 0 {
+                        st.jump_deferred = false;
+                        if let Some(&(next, _)) = st.timers.keys().next() {
+                            if st.auto && st.running == 0 && st.scheduled == 0 {
+                                target = next;
+                                continue;
+                            }
+                        }
+                    }
                     return;
                 }
             };
             let waker = st.timers.remove(&due);
             st.now = st.now.max(due.0);
+            st.waking += 1;
             drop(st);
-            if let Some(w) = waker {
-                w.wake();
+            {
+                let _in_flight = InFlight(self);
+                if let Some(w) = waker {
+                    w.wake();
+                }
             }
+            st = self.lock();
         }
     }
 
@@ -182,16 +215,26 @@ impl Virtual {
         }
     }
 
-    /// A driven poll ended; in auto mode, jumps if nothing can run.
+    /// A driven poll ended; in auto mode, jumps if nothing can run. While
+    /// a wake-up is in flight (`waking`), what it wakes may not be counted
+    /// yet: the jump is left to the `advance_to` running that wake-up.
     fn poll_ended(&self) {
-        let jump = {
+        let next = {
             let mut st = self.lock();
             st.running -= 1;
-            st.auto && st.running == 0 && st.scheduled == 0 && !st.timers.is_empty()
+            if !(st.auto && st.running == 0 && st.scheduled == 0) {
+                return;
+            }
+            let Some(&(next, _)) = st.timers.keys().next() else {
+                return;
+            };
+            if st.waking > 0 {
+                st.jump_deferred = true;
+                return;
+            }
+            next
         };
-        if jump {
-            self.jump();
-        }
+        self.advance_to(next);
     }
 
     fn woken(&self) {
@@ -323,5 +366,95 @@ impl<F: Future> Future for Driven<F> {
             let _end = End(clock);
             future.poll(&mut tcx)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::Duration;
+
+    use crate::time::{TestClock, now, sleep};
+
+    /// Polls its inner future with a waker that takes `delay` of real time
+    /// to pass a wake-up on (a slow executor's waker).
+    struct SlowWaker<F> {
+        inner: Pin<Box<F>>,
+        delay: Duration,
+    }
+
+    struct Slow(Waker, Duration);
+    impl Wake for Slow {
+        fn wake(self: Arc<Self>) {
+            std::thread::sleep(self.1);
+            self.0.wake_by_ref();
+        }
+    }
+
+    impl<F: Future> Future for SlowWaker<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let waker = Waker::from(Arc::new(Slow(cx.waker().clone(), self.delay)));
+            self.inner.as_mut().poll(&mut Context::from_waker(&waker))
+        }
+    }
+
+    /// Regression: while a due registration was being woken (the lock
+    /// released, the waker running), another driven future's poll could
+    /// end with nothing counted as running or scheduled, and auto-advance
+    /// jumped past the deadline being woken: its task then read a later
+    /// time than its own deadline.
+    #[test]
+    fn auto_advance_never_jumps_past_a_wake_in_flight() {
+        let clock = TestClock::new();
+        let t0 = clock.now();
+        let sec = Duration::from_secs(1);
+        // B, on a thread of its own: two 1 s sleeps; registered first.
+        let b = {
+            let clock = clock.clone();
+            std::thread::spawn(move || {
+                futures_lite::future::block_on(clock.enter(async move {
+                    sleep(sec).await;
+                    sleep(sec).await;
+                }))
+            })
+        };
+        while clock.next_deadline().is_none() {
+            std::thread::yield_now();
+        }
+        // A, polled here: a 1 s sleep whose waker is slow.
+        let mut a = Box::pin(clock.enter(SlowWaker {
+            inner: Box::pin(async move {
+                sleep(sec).await;
+                now()
+            }),
+            delay: Duration::from_millis(200),
+        }));
+        let waker = Waker::noop();
+        assert!(
+            a.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+        clock.set_auto_advance(true);
+        // Wakes B (which polls, arms its second sleep and waits) and, slowly, A.
+        clock.advance(sec);
+        let seen = loop {
+            if let Poll::Ready(seen) = a.as_mut().poll(&mut Context::from_waker(waker)) {
+                break seen;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(
+            seen,
+            t0 + sec,
+            "A's wake-up was in flight when the clock jumped on"
+        );
+        drop(a);
+        b.join().unwrap();
+        assert_eq!(clock.now(), t0 + 2 * sec);
     }
 }
