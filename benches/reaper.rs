@@ -5,7 +5,7 @@
 //! - `reaper/touch`: one sign of life;
 //! - `reaper/track_finish`: start watching a task, the task completes, stop;
 //! - `reaper/tick_nothing_due/N`: one monitor tick with `N` tracked and
-//!   nothing expiring. async-guard: `Reaper::__tick` (the driver's step,
+//!   nothing expiring. async-guard: `Reaper::step` (the driver's step,
 //!   called directly on a reaper whose real driver sleeps for days), timed
 //!   on ticks where no entry is due (between two due ticks, which re-bucket
 //!   everything untimed); baseline: one scan of the map;

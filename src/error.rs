@@ -165,20 +165,20 @@ impl std::error::Error for Elapsed {}
 /// # Examples
 ///
 /// ```
-/// use async_guard::Closed;
-/// assert_eq!(Closed::new().to_string(), "closed: it no longer accepts new work");
+/// # use std::time::Duration;
+/// # futures_lite::future::block_on(async {
+/// let reaper = async_guard::Reaper::new(Duration::from_secs(60));
+/// let (_activity, idle) = reaper.watch("connection");
+/// reaper.close();
+/// let closed: async_guard::Closed = idle.await.unwrap_err();
+/// assert_eq!(closed.to_string(), "closed: it no longer accepts new work");
+/// # });
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closed(());
 
 impl Closed {
-    /// Creates the error (useful in tests and in adapters).
-    ///
-    /// ```
-    /// let e = async_guard::Closed::new();
-    /// # let _ = e;
-    /// ```
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Closed(())
     }
 }
@@ -206,20 +206,23 @@ impl std::error::Error for Closed {}
 /// # Examples
 ///
 /// ```
-/// use async_guard::Overloaded;
-/// assert!(Overloaded::new().to_string().contains("overloaded"));
+/// use async_guard::CpuPool;
+/// let pool = CpuPool::builder().threads(1).max_queued(0).build();
+/// let (tx, rx) = std::sync::mpsc::channel::<()>();
+/// let busy = pool.try_run(move || rx.recv().ok()).unwrap();
+/// while pool.stats().running == 0 {
+///     std::thread::yield_now(); // until its one thread took the job
+/// }
+/// let shed = pool.try_run(|| ()).unwrap_err();
+/// assert!(shed.to_string().contains("overloaded"));
+/// # tx.send(()).unwrap();
+/// # futures_lite::future::block_on(busy);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overloaded(());
 
 impl Overloaded {
-    /// Creates the error (useful in tests and in adapters).
-    ///
-    /// ```
-    /// let e = async_guard::Overloaded::new();
-    /// # let _ = e;
-    /// ```
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Overloaded(())
     }
 }
@@ -243,10 +246,13 @@ impl std::error::Error for Overloaded {}
 ///
 /// ```
 /// use std::time::Duration;
-/// use async_guard::Reaped;
-/// let e = Reaped::new("session-7", Duration::from_secs(5));
+/// use async_guard::Reaper;
+/// # futures_lite::future::block_on(async {
+/// let reaper = Reaper::new(Duration::from_millis(5));
+/// let e = reaper.track("session-7", |_| std::future::pending::<()>()).await.unwrap_err();
 /// assert_eq!(e.name(), "session-7");
 /// assert!(e.to_string().contains("idle"));
+/// # });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reaped {
@@ -256,14 +262,7 @@ pub struct Reaped {
 }
 
 impl Reaped {
-    /// Creates the error for the task `name`, idle for `idle_for`.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let e = async_guard::Reaped::new("t", Duration::from_millis(10));
-    /// # let _ = e;
-    /// ```
-    pub fn new(name: impl Into<std::sync::Arc<str>>, idle_for: Duration) -> Self {
+    pub(crate) fn new(name: impl Into<std::sync::Arc<str>>, idle_for: Duration) -> Self {
         Reaped {
             name: name.into(),
             idle_for,
@@ -271,16 +270,9 @@ impl Reaped {
         }
     }
 
-    /// Creates the error for a task stopped because its reaper was closed
-    /// (or dropped), whatever its idle time.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let e = async_guard::Reaped::closed("t", Duration::from_millis(3));
-    /// assert!(e.is_closed());
-    /// assert!(e.to_string().contains("closed"));
-    /// ```
-    pub fn closed(name: impl Into<std::sync::Arc<str>>, idle_for: Duration) -> Self {
+    /// The error for a task stopped because its reaper was closed (or
+    /// dropped), whatever its idle time.
+    pub(crate) fn closed(name: impl Into<std::sync::Arc<str>>, idle_for: Duration) -> Self {
         Reaped {
             by_close: true,
             ..Reaped::new(name, idle_for)
@@ -292,7 +284,14 @@ impl Reaped {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// assert!(!async_guard::Reaped::new("t", Duration::ZERO).is_closed());
+    /// # futures_lite::future::block_on(async {
+    /// let reaper = async_guard::Reaper::new(Duration::from_secs(60));
+    /// let task = reaper.track("t", |_| std::future::pending::<()>());
+    /// reaper.close();
+    /// let e = task.await.unwrap_err();
+    /// assert!(e.is_closed());
+    /// assert!(e.to_string().contains("closed"));
+    /// # });
     /// ```
     pub fn is_closed(&self) -> bool {
         self.by_close
@@ -302,7 +301,11 @@ impl Reaped {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// assert_eq!(async_guard::Reaped::new("a", Duration::ZERO).name(), "a");
+    /// # futures_lite::future::block_on(async {
+    /// let reaper = async_guard::Reaper::new(Duration::from_millis(5));
+    /// let e = reaper.track("a", |_| std::future::pending::<()>()).await.unwrap_err();
+    /// assert_eq!(e.name(), "a");
+    /// # });
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -312,8 +315,11 @@ impl Reaped {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let e = async_guard::Reaped::new("a", Duration::from_secs(6));
-    /// assert_eq!(e.idle_for(), Duration::from_secs(6));
+    /// # futures_lite::future::block_on(async {
+    /// let reaper = async_guard::Reaper::new(Duration::from_millis(5));
+    /// let e = reaper.track("a", |_| std::future::pending::<()>()).await.unwrap_err();
+    /// assert!(e.idle_for() >= Duration::from_millis(5)); // never reaped early
+    /// # });
     /// ```
     pub fn idle_for(&self) -> Duration {
         self.idle_for
@@ -352,14 +358,16 @@ impl std::error::Error for Reaped {}
 /// # Examples
 ///
 /// ```
-/// use async_guard::{Closed, Error};
-/// fn check() -> Result<(), Error> {
-///     Err(Closed::new())?
+/// use std::time::Duration;
+/// use async_guard::{Error, time::timeout};
+/// async fn check() -> Result<(), Error> {
+///     timeout(Duration::ZERO, std::future::pending::<()>()).await?;
+///     Ok(())
 /// }
-/// let err = check().unwrap_err();
-/// assert!(matches!(err, Error::Closed(_)));
+/// let err = futures_lite::future::block_on(check()).unwrap_err();
+/// assert!(matches!(err, Error::Elapsed(_)));
 /// // Transparent: the message once, no source to print it a second time.
-/// assert_eq!(err.to_string(), Closed::new().to_string());
+/// assert_eq!(err.to_string(), "timed out after 0ns");
 /// assert!(std::error::Error::source(&err).is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

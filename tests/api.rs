@@ -101,9 +101,9 @@ fn report(err: &dyn StdError) -> String {
 #[test]
 fn the_crate_error_prints_each_message_once_in_a_report() {
     let errors: Vec<Error> = vec![
-        Closed::new().into(),
-        Overloaded::new().into(),
-        Reaped::new("session-1", Duration::from_secs(5)).into(),
+        closed_error().into(),
+        overloaded_error().into(),
+        reaped_error().into(),
         Expired::new(Duration::from_secs(2)).into(),
     ];
     for err in errors {
@@ -208,4 +208,39 @@ fn elapsed_and_timeouts_read_well_in_logs() {
         assert!(t.is_expired());
         assert!(format!("{t:?}").contains("expired"), "{t:?}");
     });
+}
+
+/// A real `Closed` (constructors are crate-private): a closed reaper's watch.
+fn closed_error() -> Closed {
+    let reaper = reaper::Reaper::new(Duration::from_secs(60));
+    let (_activity, idle) = reaper.watch("w");
+    reaper.close();
+    futures_lite::future::block_on(idle).unwrap_err()
+}
+
+/// A real `Overloaded`: a pool with its one thread busy and no queue.
+fn overloaded_error() -> Overloaded {
+    let pool = offload::CpuPool::builder().threads(1).max_queued(0).build();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let busy = pool.try_run(move || rx.recv().ok()).unwrap();
+    while pool.stats().running == 0 {
+        std::thread::yield_now();
+    }
+    let shed = pool.try_run(|| ()).unwrap_err();
+    tx.send(()).unwrap();
+    futures_lite::future::block_on(busy);
+    shed
+}
+
+/// A real `Reaped`, in virtual time.
+fn reaped_error() -> Reaped {
+    let clock = time::TestClock::new();
+    clock.set_auto_advance(true);
+    clock.block_on(async {
+        let reaper = reaper::Reaper::new(Duration::from_secs(5));
+        reaper
+            .track("session-1", |_| std::future::pending::<()>())
+            .await
+            .unwrap_err()
+    })
 }

@@ -229,7 +229,7 @@ fn reaper_touch_before_expiry_check_is_never_lost() {
     model(|| {
         let reaper = Reaper::new(Duration::ZERO);
         let (activity, idle) = reaper.watch("conn");
-        reaper.__tick(); // clock 1
+        reaper.step(); // clock 1
         let touched = Arc::new(AtomicBool::new(false));
         let toucher = thread::spawn({
             let touched = touched.clone();
@@ -239,7 +239,7 @@ fn reaper_touch_before_expiry_check_is_never_lost() {
             }
         });
         let saw_touch = touched.load(SeqCst);
-        reaper.__tick(); // clock 2: reaps the entry unless touched in period 1
+        reaper.step(); // clock 2: reaps the entry unless touched in period 1
         let stats = reaper.stats();
         if saw_touch {
             assert_eq!(stats.reaped, 0, "a touch before the check was lost");
@@ -264,19 +264,19 @@ fn reaper_slow_touch_never_moves_last_backwards() {
             .tick(Duration::from_millis(3))
             .build();
         let (activity, _idle) = reaper.watch("conn");
-        reaper.__tick(); // clock 1
+        reaper.step(); // clock 1
         let slow = thread::spawn({
             let activity = activity.clone();
             move || activity.touch() // reads period 1 or 2
         });
-        reaper.__tick(); // clock 2
+        reaper.step(); // clock 2
         activity.touch(); // last = 2
         slow.join().unwrap();
         for _ in 3..=6 {
-            reaper.__tick();
+            reaper.step();
         }
         assert_eq!(reaper.stats().reaped, 0, "last moved backwards");
-        reaper.__tick(); // clock 7 = 2 + 5
+        reaper.step(); // clock 7 = 2 + 5
         assert_eq!(reaper.stats().reaped, 1);
     });
 }
@@ -291,8 +291,8 @@ fn reaper_reap_wakes_the_waiter() {
         let driver = thread::spawn({
             let reaper = reaper.clone();
             move || {
-                reaper.__tick();
-                reaper.__tick();
+                reaper.step();
+                reaper.step();
             }
         });
         let idle_for = block_on(idle).expect("reaped, not closed");
@@ -310,9 +310,9 @@ fn reaper_leave_vs_reap_ends_once() {
     model(|| {
         let reaper = Reaper::new(Duration::ZERO);
         let (_activity, idle) = reaper.watch("conn");
-        reaper.__tick();
+        reaper.step();
         let owner = thread::spawn(move || drop(idle));
-        reaper.__tick(); // due now
+        reaper.step(); // due now
         owner.join().unwrap();
         let s = reaper.stats();
         assert_eq!((s.total, s.tracked, s.reaped + s.finished), (1, 0, 1));

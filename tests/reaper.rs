@@ -489,7 +489,7 @@ fn a_touch_just_before_expiry_is_never_lost() {
         }));
         let activity = touched.unwrap();
         for now in 1..=3 * due {
-            reaper.__tick();
+            reaper.step();
             let gone = future::poll_once(untouched.as_mut()).await.is_some();
             assert_eq!(gone, now >= due, "untouched at period {now}");
             if now % (due - 1) == 0 {

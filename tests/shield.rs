@@ -317,7 +317,7 @@ fn close_refuses_new_work_and_drain_still_waits_for_old() {
         let polled = Arc::new(AtomicBool::new(false));
         let p = polled.clone();
         let refused = set.shield(async move { p.store(true, SeqCst) });
-        assert_eq!(refused.unwrap_err(), async_guard::Closed::new());
+        assert!(refused.unwrap_err().to_string().starts_with("closed"));
         assert!(set.shield_within(ms(1), async {}).is_err());
         let report = set.drain(Duration::from_secs(5)).await;
         assert!(report.is_complete());

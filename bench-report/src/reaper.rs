@@ -106,7 +106,7 @@ pub fn section(o: &Opts, md: &mut String) {
     }
     let _ = writeln!(
         md,
-        "\n### reaper: cost of one driver tick with n tracked tasks, none due (`Reaper::__tick`, the driver's own step, called by hand)\n"
+        "\n### reaper: cost of one driver tick with n tracked tasks, none due (`Reaper::step`, the driver's own step, called by hand)\n"
     );
     scaling_section(
         md,

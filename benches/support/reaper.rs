@@ -44,7 +44,7 @@ impl SeedMonitor {
 }
 
 /// So long that the real driver (a period is a third of a tick, at least
-/// `ttl / 1536`) never ticks during the benchmark: `__tick` is the only clock.
+/// `ttl / 1536`) never ticks during the benchmark: `step` is the only clock.
 pub const LONG_TTL: Duration = Duration::from_secs(1_000_000);
 
 /// How many periods after its last touch an entry of `reaper` is due
@@ -88,7 +88,7 @@ impl Population {
             self.next_due = self.clock + self.due_after;
         }
         let start = Instant::now();
-        self.reaper.__tick();
+        self.reaper.step();
         let took = start.elapsed();
         self.clock += 1;
         took
@@ -108,7 +108,7 @@ impl Population {
             let run = left.min(self.next_due - self.clock - 1);
             let start = Instant::now();
             for _ in 0..run {
-                self.reaper.__tick();
+                self.reaper.step();
             }
             total += start.elapsed();
             self.clock += run;

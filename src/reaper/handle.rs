@@ -221,11 +221,23 @@ impl Reaper {
         self.owner.shared.pace.tick
     }
 
-    /// One driver step, run synchronously: advances the clock by one period
-    /// and reaps what expired. For benchmarks and tests only: it makes the
-    /// clock run faster than real time, so reaping happens early.
-    #[doc(hidden)]
-    pub fn __tick(&self) {
+    /// Runs one step of the driver at once: advances the reaper's clock by
+    /// one period (a third of a [`tick`](Reaper::tick)) and reaps what
+    /// expired. For tests and benchmarks (feature `test-util`): it makes the
+    /// reaper's clock run faster than real time, so reaping happens early;
+    /// a [`TestClock`](crate::time::TestClock) is usually the better tool.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let reaper = async_guard::Reaper::new(Duration::from_secs(3600));
+    /// let (_activity, _idle) = reaper.watch("w");
+    /// for _ in 0..200 {
+    ///     reaper.step(); // 200 periods: far past the hour
+    /// }
+    /// assert_eq!(reaper.stats().reaped, 1);
+    /// ```
+    #[cfg(any(feature = "test-util", async_guard_loom))]
+    pub fn step(&self) {
         self.owner.shared.tick();
     }
 }
@@ -328,7 +340,7 @@ impl ReaperBuilder {
         let pace = Pace::new(self.ttl, self.tick);
         let shared = Arc::new(Shared::new(pace, self.name, self.on_reap));
         // Under `--cfg async_guard_loom` there is no driver thread: the models tick by hand
-        // (`Reaper::__tick`), from loom threads.
+        // (`Reaper::step`), from loom threads.
         if !cfg!(async_guard_loom) {
             driver::spawn(shared.clone());
         }
