@@ -159,7 +159,7 @@ fn benches(c: &mut Criterion) {
     for (name, submit) in contenders() {
         g.bench_function(name, |b| b.iter(|| block_on(submit(1))));
     }
-    let bounded = CpuPool::builder().max_queued(1024).build();
+    let bounded = CpuPool::builder().max_waiting(1024).build();
     g.bench_function("pool_with_max_queued", |b| {
         b.iter(|| block_on(bounded.run(|| cpu_work(1))))
     });

@@ -195,7 +195,7 @@ impl std::error::Error for Closed {}
 /// queued (load shedding).
 ///
 /// Returned by [`CpuPool::try_run`](crate::offload::CpuPool::try_run) on a
-/// pool whose [`max_queued`](crate::offload::CpuPoolBuilder::max_queued) jobs
+/// pool whose [`max_waiting`](crate::offload::CpuPoolBuilder::max_waiting) jobs
 /// already wait, and carried by
 /// [`AcquireError::Overloaded`](crate::limit::AcquireError::Overloaded) when a
 /// limiter's [`max_waiting`](crate::limit::LimiterBuilder::max_waiting)
@@ -207,7 +207,7 @@ impl std::error::Error for Closed {}
 ///
 /// ```
 /// use async_guard::CpuPool;
-/// let pool = CpuPool::builder().threads(1).max_queued(0).build();
+/// let pool = CpuPool::builder().threads(1).max_waiting(0).build();
 /// let (tx, rx) = std::sync::mpsc::channel::<()>();
 /// let busy = pool.try_run(move || rx.recv().ok()).unwrap();
 /// while pool.stats().running == 0 {

@@ -161,7 +161,7 @@
 //! |---|---|---|---|
 //! | `async_guard::limit` | `WARN` | `load shed` | `limit`, `waiting` |
 //! | `async_guard::limit` | `DEBUG` | `acquire timed out` | `weight`, `waited_ms` |
-//! | `async_guard::offload` | `WARN` | `pool queue full` | `pool`, `queued` |
+//! | `async_guard::offload` | `WARN` | `pool queue full` | `pool`, `waiting` |
 //! | `async_guard::reaper` | `INFO` | `task reaped` | `reaper`, `task`, `idle_ms` |
 //! | `async_guard::shield` | `ERROR` | `shielded work panicked` | `set` |
 //! | `async_guard::shield` | `WARN` | `shielded work expired` | `set`, `grace_ms` |

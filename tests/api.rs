@@ -220,7 +220,10 @@ fn closed_error() -> Closed {
 
 /// A real `Overloaded`: a pool with its one thread busy and no queue.
 fn overloaded_error() -> Overloaded {
-    let pool = offload::CpuPool::builder().threads(1).max_queued(0).build();
+    let pool = offload::CpuPool::builder()
+        .threads(1)
+        .max_waiting(0)
+        .build();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let busy = pool.try_run(move || rx.recv().ok()).unwrap();
     while pool.stats().running == 0 {

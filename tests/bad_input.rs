@@ -7,7 +7,7 @@
 //! Already covered elsewhere (not repeated here): `Duration::ZERO`/`MAX` and
 //! far-future deadlines for `timeout` (tests/time.rs), zero/huge budgets and
 //! stall thresholds (tests/budget.rs), `threads(0)`/`threads(usize::MAX)`,
-//! `max_queued(usize::MAX)` and panics in offloaded work with an awaiting
+//! `max_waiting(usize::MAX)` and panics in offloaded work with an awaiting
 //! caller (tests/offload.rs), zero/huge reaper ttl and a closed reaper
 //! (tests/reaper.rs), `shield_within`/`drain` with `ZERO`/`MAX`, panics in
 //! shielded work and shielding from shielded work (tests/shield.rs).

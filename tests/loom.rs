@@ -495,7 +495,7 @@ fn offload_cancel_vs_start_runs_at_most_once() {
         assert_eq!(ran as u64 + s.cancelled, 1, "run or skipped, exactly once");
         assert_eq!(skipped_here, s.cancelled == 1);
         assert_eq!(drops.load(SeqCst), 1, "work or result dropped exactly once");
-        assert_eq!((s.queued, s.running), (0, 0));
+        assert_eq!((s.waiting, s.running), (0, 0));
     });
 }
 

@@ -88,7 +88,7 @@ fn at_most_n_jobs_run_at_once_under_10x_overload() {
         let high = high.load(SeqCst);
         assert!((1..=3).contains(&high), "high-water mark {high}");
         let s = pool.stats();
-        assert_eq!((s.completed, s.running, s.queued), (30, 0, 0));
+        assert_eq!((s.completed, s.running, s.waiting), (30, 0, 0));
         assert!(s.threads <= 3 && s.max_threads == 3);
         assert!(s.busy_time >= Duration::from_millis(60));
     });
@@ -152,9 +152,9 @@ fn cancel_before_start_never_runs_the_job() {
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
         let queued = pool.try_run(move || flag.store(true, SeqCst)).unwrap();
-        assert_eq!(pool.stats().queued, 1);
+        assert_eq!(pool.stats().waiting, 1);
         drop(queued);
-        assert_eq!(pool.stats().queued, 0);
+        assert_eq!(pool.stats().waiting, 0);
         assert_eq!(pool.stats().cancelled, 1);
         release.send(()).unwrap();
         block.await;
@@ -166,7 +166,7 @@ fn cancel_before_start_never_runs_the_job() {
 #[test]
 fn dropped_after_k_polls_is_clean() {
     runtimes::all(|| async {
-        let pool = CpuPool::builder().threads(1).max_queued(1).build();
+        let pool = CpuPool::builder().threads(1).max_waiting(1).build();
         for k in 0..4 {
             let (block, release) = blocker(&pool);
             wait_running(&pool, 1);
@@ -180,7 +180,7 @@ fn dropped_after_k_polls_is_clean() {
                 assert!(poll_once(&mut queued).await.is_none());
                 assert!(poll_once(&mut waiting).await.is_none());
             }
-            assert_eq!(pool.stats().queued, 1);
+            assert_eq!(pool.stats().waiting, 1);
             drop(queued);
             drop(waiting);
             release.send(()).unwrap();
@@ -188,7 +188,7 @@ fn dropped_after_k_polls_is_clean() {
             pool.run(|| ()).await;
             assert!(!ran.load(SeqCst), "k = {k}");
             let s = pool.stats();
-            assert_eq!((s.queued, s.running), (0, 0), "k = {k}");
+            assert_eq!((s.waiting, s.running), (0, 0), "k = {k}");
             // Both admission permits came back.
             let a = pool.try_run(|| ()).unwrap();
             let b = pool.try_run(|| ()).unwrap();
@@ -233,7 +233,7 @@ fn cancel_while_running_finishes_and_drops_the_result_on_the_pool() {
 #[test]
 fn try_run_sheds_when_the_queue_is_full() {
     runtimes::all(|| async {
-        let pool = CpuPool::builder().threads(1).max_queued(2).build();
+        let pool = CpuPool::builder().threads(1).max_waiting(2).build();
         let (block, release) = blocker(&pool);
         wait_running(&pool, 1);
         let a = pool.try_run(|| 1).unwrap();
@@ -241,7 +241,7 @@ fn try_run_sheds_when_the_queue_is_full() {
         let err = pool.try_run(|| 3).unwrap_err();
         assert!(err.to_string().contains("overloaded"));
         let s = pool.stats();
-        assert_eq!((s.queued, s.rejected, s.busiest_queue), (2, 1, 2));
+        assert_eq!((s.waiting, s.rejected, s.most_waiting), (2, 1, 2));
         release.send(()).unwrap();
         block.await;
         assert_eq!(a.await + b.await, 3);
@@ -252,12 +252,12 @@ fn try_run_sheds_when_the_queue_is_full() {
 #[test]
 fn run_waits_for_room_instead_of_shedding() {
     runtimes::all(|| async {
-        let pool = CpuPool::builder().threads(1).max_queued(0).build();
+        let pool = CpuPool::builder().threads(1).max_waiting(0).build();
         let (block, release) = blocker(&pool);
         wait_running(&pool, 1);
         let mut waiting = pool.run(|| 5);
         assert!(poll_once(&mut waiting).await.is_none());
-        assert_eq!(pool.stats().queued, 0); // not admitted yet
+        assert_eq!(pool.stats().waiting, 0); // not admitted yet
         release.send(()).unwrap();
         block.await;
         assert_eq!(waiting.await, 5);
@@ -269,11 +269,11 @@ fn odd_settings_are_defined() {
     runtimes::all(|| async {
         let pool = CpuPool::builder()
             .threads(0)
-            .max_queued(usize::MAX)
+            .max_waiting(usize::MAX)
             .name("nul\0name")
             .build();
         assert_eq!(pool.threads(), 1);
-        assert_eq!(pool.max_queued(), None);
+        assert_eq!(pool.max_waiting(), None);
         assert_eq!(pool.name(), "nulname");
         assert_eq!(pool.run(|| 1).await, 1);
         let huge = CpuPool::builder().threads(usize::MAX).build();
@@ -364,10 +364,10 @@ proptest! {
     #[test]
     fn jobs_and_permits_are_conserved(
         threads in 1usize..4,
-        max_queued in 0usize..4,
+        max_waiting in 0usize..4,
         drops in proptest::collection::vec(any::<bool>(), 0..16),
     ) {
-        let pool = CpuPool::builder().threads(threads).max_queued(max_queued).build();
+        let pool = CpuPool::builder().threads(threads).max_waiting(max_waiting).build();
         let ran = Arc::new(AtomicUsize::new(0));
         future::block_on(async {
             let mut kept = Vec::new();
@@ -389,7 +389,7 @@ proptest! {
             let until = Instant::now() + Duration::from_secs(5);
             loop {
                 let s = pool.stats();
-                if s.running == 0 && s.queued == 0 { break }
+                if s.running == 0 && s.waiting == 0 { break }
                 assert!(Instant::now() < until);
                 // Real: waits for the pool's real threads to go idle.
                 std::thread::sleep(Duration::from_millis(1));
@@ -398,10 +398,10 @@ proptest! {
             assert_eq!(s.completed + s.cancelled, admitted);
             assert_eq!(s.completed, ran.load(SeqCst) as u64);
             assert_eq!(s.rejected + admitted, drops.len() as u64);
-            // All threads + max_queued permits are free again.
+            // All threads + max_waiting permits are free again.
             let (block, release) = blocker(&pool);
             let mut more = vec![block];
-            for _ in 1..threads + max_queued {
+            for _ in 1..threads + max_waiting {
                 more.push(pool.try_run(|| ()).unwrap());
             }
             release.send(()).unwrap();

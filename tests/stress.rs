@@ -364,7 +364,7 @@ fn offload_stress(threads: usize) {
     use async_guard::offload::CpuPool;
     stress("offload", threads, move |ex| async move {
         let label = format!("offload on {threads} threads");
-        let pool = CpuPool::builder().threads(2).max_queued(64).build();
+        let pool = CpuPool::builder().threads(2).max_waiting(64).build();
         let (submitted, shed, ran, panics_seen, results) =
             (counter(), counter(), counter(), counter(), counter());
         let p = pool.clone();
@@ -426,7 +426,7 @@ fn offload_stress(threads: usize) {
         .await;
         let idle = support::eventually(Duration::from_secs(30), || {
             let s = pool.stats();
-            s.running == 0 && s.queued == 0
+            s.running == 0 && s.waiting == 0
         });
         assert!(idle, "{:?}", pool.stats());
         let s = pool.stats();
@@ -436,10 +436,10 @@ fn offload_stress(threads: usize) {
         assert_eq!(s.rejected, shed.load(SeqCst), "{s:?}");
         assert!(s.panicked >= panics_seen.load(SeqCst));
         assert!(results.load(SeqCst) <= s.completed);
-        // At most threads + max_queued jobs are admitted at once (the queue
+        // At most threads + max_waiting jobs are admitted at once (the queue
         // may briefly hold more than 64 while a free thread has not yet
         // picked its job up).
-        assert!(s.busiest_queue <= 2 + 64, "{s:?}");
+        assert!(s.most_waiting <= 2 + 64, "{s:?}");
         // Every admission permit came back: 2 threads + 64 queued.
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let rx = Arc::new(Mutex::new(rx));

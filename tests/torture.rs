@@ -636,14 +636,14 @@ mod offload {
     fn wait_idle(pool: &CpuPool) -> PoolStats {
         let idle = eventually(BOUND, || {
             let s = pool.stats();
-            s.running == 0 && s.queued == 0
+            s.running == 0 && s.waiting == 0
         });
         assert!(idle, "pool never went idle: {:?}", pool.stats());
         pool.stats()
     }
 
     /// One thread kept busy by a 3 ms blocker; the job under test is queued
-    /// behind it (or, with `max_queued(0)`, waits for admission).
+    /// behind it (or, with `max_waiting(0)`, waits for admission).
     fn torture_pool(name: &str, pool: CpuPool) {
         let report = Torture::new(name).run(
             || {
@@ -729,7 +729,7 @@ mod offload {
     fn offload_waiting_for_admission() {
         torture_pool(
             "offload::Offload (admission)",
-            CpuPool::builder().threads(1).max_queued(0).build(),
+            CpuPool::builder().threads(1).max_waiting(0).build(),
         );
     }
 }
@@ -954,13 +954,13 @@ mod shield {
 }
 
 /// Regression (found by the torture above): an `Offload` dropped while it
-/// still waited for admission (`max_queued`) was not counted in
+/// still waited for admission (`max_waiting`) was not counted in
 /// `PoolStats::cancelled`, so `completed + panicked + cancelled` fell short
 /// of the jobs submitted, against the module docs.
 #[test]
 fn offload_dropped_before_admission_counts_as_cancelled() {
     use async_guard::offload::CpuPool;
-    let pool = CpuPool::builder().threads(1).max_queued(0).build();
+    let pool = CpuPool::builder().threads(1).max_waiting(0).build();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let busy = pool.try_run(move || rx.recv().unwrap_or(())).unwrap();
     let ran = Arc::new(AtomicBool::new(false));

@@ -74,7 +74,7 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
         });
         let pool = async_guard::CpuPool::builder()
             .threads(1)
-            .max_queued(0)
+            .max_waiting(0)
             .build();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let busy = pool.try_run(move || rx.recv().ok()).unwrap();

@@ -156,7 +156,7 @@ impl Report {
             ),
             format!(
                 "offload : {} threads, {} recognisers built, busiest queue {}, panicked {}",
-                p.threads, p.completed, p.busiest_queue, p.panicked
+                p.threads, p.completed, p.most_waiting, p.panicked
             ),
             format!(
                 "reaper  : {} sessions tracked, {} finished, {} reaped, longest idle {:.1?}",

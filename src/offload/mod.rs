@@ -82,9 +82,9 @@
 //! # Edge cases
 //!
 //! - `threads(0)` is treated as 1, `threads(huge)` as 1024.
-//! - `max_queued(0)`: admitted only while a thread is free; `try_run` sheds
-//!   otherwise and `run` waits. A `max_queued` so large that
-//!   `threads + max_queued` overflows means unbounded.
+//! - `max_waiting(0)`: admitted only while a thread is free; `try_run` sheds
+//!   otherwise and `run` waits. A `max_waiting` so large that
+//!   `threads + max_waiting` overflows means unbounded.
 //! - Names with NUL characters are cleaned; long names are cut by the OS.
 //! - If the OS refuses to start a thread and the pool has none, the queued
 //!   jobs wait (never run inline on the caller's event loop) and the start
@@ -108,7 +108,7 @@
 //! between jobs. Own threads keep the cores busy, and unlike unbounded
 //! `unblock` keep the event loop's lag low, since at most `threads` jobs
 //! compete with it for the cores; they also make cancel-before-start,
-//! `max_queued` shedding and [`stats`](CpuPool::stats) direct.
+//! `max_waiting` shedding and [`stats`](CpuPool::stats) direct.
 //! `BENCHMARKS.md` has the figures.
 //!
 //! # Comparison with other crates

@@ -39,7 +39,7 @@ const DEFAULT_NAME: &str = "offload";
 /// ```
 /// use async_guard::offload::CpuPool;
 /// # futures_lite::future::block_on(async {
-/// let pool = CpuPool::builder().threads(2).max_queued(100).name("asr").build();
+/// let pool = CpuPool::builder().threads(2).max_waiting(100).name("asr").build();
 /// let model = pool.run(|| "ASR Client Created").await;
 /// assert_eq!(model, "ASR Client Created");
 /// assert_eq!(pool.stats().completed, 1);
@@ -71,15 +71,15 @@ impl Drop for Handle {
 ///
 /// ```
 /// use async_guard::offload::CpuPool;
-/// let pool = CpuPool::builder().threads(4).max_queued(64).name("decode").build();
+/// let pool = CpuPool::builder().threads(4).max_waiting(64).name("decode").build();
 /// assert_eq!(pool.threads(), 4);
-/// assert_eq!(pool.max_queued(), Some(64));
+/// assert_eq!(pool.max_waiting(), Some(64));
 /// ```
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build()`"]
 pub struct CpuPoolBuilder {
     threads: Option<usize>,
-    max_queued: Option<usize>,
+    max_waiting: Option<usize>,
     name: Option<String>,
 }
 
@@ -109,11 +109,11 @@ impl CpuPoolBuilder {
     ///
     /// ```
     /// use async_guard::offload::CpuPool;
-    /// let pool = CpuPool::builder().threads(1).max_queued(0).build();
-    /// assert_eq!(pool.max_queued(), Some(0));
+    /// let pool = CpuPool::builder().threads(1).max_waiting(0).build();
+    /// assert_eq!(pool.max_waiting(), Some(0));
     /// ```
-    pub fn max_queued(mut self, max_queued: usize) -> Self {
-        self.max_queued = Some(max_queued);
+    pub fn max_waiting(mut self, max_waiting: usize) -> Self {
+        self.max_waiting = Some(max_waiting);
         self
     }
 
@@ -141,8 +141,8 @@ impl CpuPoolBuilder {
             .threads
             .unwrap_or_else(default_threads)
             .clamp(1, MAX_THREADS);
-        let max_queued = self
-            .max_queued
+        let max_waiting = self
+            .max_waiting
             .filter(|m| threads.checked_add(*m).is_some_and(|c| c < usize::MAX / 2));
         let name: String = self
             .name
@@ -153,8 +153,8 @@ impl CpuPoolBuilder {
             ready: Condvar::new(),
             stats: Counters::default(),
             threads,
-            max_queued,
-            admission: max_queued.map(|m| Arc::new(Semaphore::new(threads + m))),
+            max_waiting,
+            admission: max_waiting.map(|m| Arc::new(Semaphore::new(threads + m))),
             name,
         });
         CpuPool {
@@ -213,7 +213,7 @@ impl CpuPool {
     /// Runs `work` on the pool and resolves to its result.
     ///
     /// The job is queued at once (it starts even if the future is not yet
-    /// polled); only when [`max_queued`](CpuPoolBuilder::max_queued) jobs already
+    /// polled); only when [`max_waiting`](CpuPoolBuilder::max_waiting) jobs already
     /// wait does the returned future first wait, while polled, for room
     /// (backpressure; admission is not strictly FIFO). See [`Offload`] for
     /// panics and cancellation.
@@ -234,15 +234,15 @@ impl CpuPool {
     }
 
     /// Queues `work` right now, or returns `Err(Overloaded)` at once when
-    /// [`max_queued`](CpuPoolBuilder::max_queued) jobs already wait (load
-    /// shedding). Without `max_queued` it always succeeds.
+    /// [`max_waiting`](CpuPoolBuilder::max_waiting) jobs already wait (load
+    /// shedding). Without `max_waiting` it always succeeds.
     ///
     /// Dropping the returned future before the job started cancels it.
     ///
     /// ```
     /// use async_guard::offload::CpuPool;
     /// # futures_lite::future::block_on(async {
-    /// let pool = CpuPool::builder().threads(1).max_queued(0).build();
+    /// let pool = CpuPool::builder().threads(1).max_waiting(0).build();
     /// let (tx, rx) = std::sync::mpsc::channel::<()>();
     /// let busy = pool.try_run(move || rx.recv().unwrap()).unwrap(); // takes the only thread
     /// assert!(pool.try_run(|| ()).is_err()); // no thread free, no queue: shed
@@ -263,7 +263,7 @@ impl CpuPool {
                 None => {
                     self.shared().stats.rejected.fetch_add(1, Relaxed);
                     crate::trace::event!("async_guard::offload", WARN, "pool queue full";
-                        pool = %self.shared().name, queued = self.shared().lock().jobs.len());
+                        pool = %self.shared().name, waiting = self.shared().lock().jobs.len());
                     return Err(Overloaded::new());
                 }
             },
@@ -285,10 +285,10 @@ impl CpuPool {
     ///
     /// ```
     /// # use async_guard::offload::CpuPool;
-    /// assert_eq!(CpuPool::builder().build().max_queued(), None);
+    /// assert_eq!(CpuPool::builder().build().max_waiting(), None);
     /// ```
-    pub fn max_queued(&self) -> Option<usize> {
-        self.shared().max_queued
+    pub fn max_waiting(&self) -> Option<usize> {
+        self.shared().max_waiting
     }
 
     /// The thread name prefix.
@@ -310,7 +310,7 @@ impl CpuPool {
     /// let pool = CpuPool::builder().threads(1).build();
     /// pool.run(|| ()).await;
     /// let s = pool.stats();
-    /// assert_eq!((s.threads, s.running, s.queued, s.completed), (1, 0, 0, 1));
+    /// assert_eq!((s.threads, s.running, s.waiting, s.completed), (1, 0, 0, 1));
     /// # });
     /// ```
     pub fn stats(&self) -> PoolStats {
@@ -320,12 +320,12 @@ impl CpuPool {
             threads: shared.lock().workers,
             max_threads: shared.threads,
             running: c.running.load(Relaxed),
-            queued: c.queued.load(Relaxed),
+            waiting: c.queued.load(Relaxed),
             completed: c.completed.load(Relaxed),
             panicked: c.panicked.load(Relaxed),
             cancelled: c.cancelled.load(Relaxed),
             rejected: c.rejected.load(Relaxed),
-            busiest_queue: c.busiest_queue.load(Relaxed),
+            most_waiting: c.most_waiting.load(Relaxed),
             busy_time: Duration::from_nanos(c.busy_nanos.load(Relaxed)),
         }
     }
@@ -340,7 +340,7 @@ impl fmt::Debug for CpuPool {
         f.debug_struct("CpuPool")
             .field("name", &self.name())
             .field("threads", &self.threads())
-            .field("max_queued", &self.max_queued())
+            .field("max_waiting", &self.max_waiting())
             .finish()
     }
 }
@@ -362,7 +362,7 @@ pub struct PoolStats {
     /// Jobs running right now.
     pub running: usize,
     /// Jobs waiting for a thread right now (cancelled ones are not counted).
-    pub queued: usize,
+    pub waiting: usize,
     /// Jobs that returned normally.
     pub completed: u64,
     /// Jobs whose work panicked (the panic went to the caller).
@@ -372,8 +372,8 @@ pub struct PoolStats {
     pub cancelled: u64,
     /// [`try_run`](CpuPool::try_run) calls shed with `Overloaded`.
     pub rejected: u64,
-    /// The longest the queue has been (high-water mark of `queued`).
-    pub busiest_queue: usize,
+    /// The longest the queue has been (high-water mark of `waiting`).
+    pub most_waiting: usize,
     /// Total time pool threads spent running jobs.
     pub busy_time: Duration,
 }
@@ -385,8 +385,8 @@ pub(crate) struct Shared {
     ready: Condvar,
     pub(crate) stats: Counters,
     threads: usize,
-    max_queued: Option<usize>,
-    /// `threads + max_queued` permits: one per admitted job, released
+    max_waiting: Option<usize>,
+    /// `threads + max_waiting` permits: one per admitted job, released
     /// when the job ends.
     admission: Option<Arc<Semaphore>>,
     name: String,
@@ -410,7 +410,7 @@ struct Queue {
 pub(crate) struct Counters {
     running: AtomicUsize,
     queued: AtomicUsize,
-    busiest_queue: AtomicUsize,
+    most_waiting: AtomicUsize,
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled: AtomicU64,
@@ -464,7 +464,7 @@ impl Shared {
         // Count before the job is visible, so a worker's decrement never
         // comes first.
         let queued = self.stats.queued.fetch_add(1, Relaxed) + 1;
-        self.stats.busiest_queue.fetch_max(queued, Relaxed);
+        self.stats.most_waiting.fetch_max(queued, Relaxed);
         let (wake, spawn) = {
             let mut q = self.lock();
             q.jobs.push_back(job);

@@ -38,7 +38,7 @@ enum Stage<F, T> {
 struct Slot<F, T> {
     stage: Stage<F, T>,
     waker: Option<Waker>,
-    /// The admission permit of a pool with `max_queued`, until a worker
+    /// The admission permit of a pool with `max_waiting`, until a worker
     /// takes it along (and releases it when the job ends) or the job is
     /// skipped: so permits count running + waiting jobs.
     permit: Option<SemaphoreGuardArc>,
@@ -158,7 +158,7 @@ where
 
 enum State {
     /// Not yet in the queue: waiting for a permit of a pool with
-    /// `max_queued` that was full. Holds the pool open.
+    /// `max_waiting` that was full. Holds the pool open.
     Admit {
         pool: CpuPool,
         job: Arc<dyn Runnable>,
@@ -176,7 +176,7 @@ enum State {
 /// Like `run_in_executor` and `blocking::unblock`, the job is submitted
 /// when it is created, not when first polled: several `Offload`s created
 /// before awaiting the first run in parallel. (Only when a pool with
-/// [`max_queued`](super::CpuPoolBuilder::max_queued) is full does `run` wait, while
+/// [`max_waiting`](super::CpuPoolBuilder::max_waiting) is full does `run` wait, while
 /// polled, for room.)
 ///
 /// - A panic inside the work resumes in the task that awaits this future
@@ -203,7 +203,7 @@ pub struct Offload<T> {
 
 impl<T: Send + 'static> Offload<T> {
     /// A job queued now if the pool admits it now, else waiting for room
-    /// (a permit of a pool with `max_queued`) while it is polled.
+    /// (a permit of a pool with `max_waiting`) while it is polled.
     pub(crate) fn new<F>(pool: &CpuPool, work: F) -> Self
     where
         F: FnOnce() -> T + Send + 'static,

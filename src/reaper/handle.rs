@@ -178,14 +178,15 @@ impl Reaper {
     /// let reaper = async_guard::reaper::Reaper::new(Duration::from_secs(5));
     /// # futures_lite::future::block_on(async {
     /// let task = reaper.track("t", |_| std::future::pending::<()>());
-    /// reaper.close();
+    /// assert!(reaper.close()); // this call closed it
+    /// assert!(!reaper.close()); // already closed
     /// assert!(task.await.is_err());
     /// assert!(reaper.is_closed());
     /// assert_eq!(reaper.stats().closed, 1);
     /// # });
     /// ```
-    pub fn close(&self) {
-        self.owner.shared.close();
+    pub fn close(&self) -> bool {
+        self.owner.shared.close()
     }
 
     /// `true` once [`close`](Reaper::close) was called (or the driver could

@@ -191,10 +191,11 @@ impl Shared {
     }
 
     /// Stops the reaper: every entry still tracked ends as closed and is woken.
-    pub(crate) fn close(&self) {
+    /// `true` if this call closed it (`false`: it already was).
+    pub(crate) fn close(&self) -> bool {
         let mut st = self.lock();
         if st.closed {
-            return;
+            return false;
         }
         st.closed = true;
         let now = self.now();
@@ -209,6 +210,7 @@ impl Shared {
         if let Some(d) = driver {
             d.wake();
         }
+        true
     }
 
     pub(crate) fn is_closed(&self) -> bool {
