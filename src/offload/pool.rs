@@ -86,8 +86,8 @@ pub struct CpuPoolBuilder {
 impl CpuPoolBuilder {
     /// The number of threads, i.e. the most jobs that run at once.
     ///
-    /// Default: [`default_threads`]. `0` is treated as `1` (a pool must be
-    /// able to make progress); more than [`MAX_THREADS`] is clamped to it.
+    /// Default: one per core, or `ASYNC_GUARD_CPU_THREADS` (see the module docs, "Sizing"). `0` is treated as `1` (a pool must be
+    /// able to make progress); more than 1024 is clamped to 1024.
     ///
     /// ```
     /// use async_guard::offload::CpuPool;
@@ -195,7 +195,7 @@ impl CpuPool {
     }
 
     /// The process-wide pool used by [`offload`](super::offload): created on
-    /// first use with [`default_threads`] threads, unbounded queue, threads
+    /// first use with one thread per core (see the module docs, "Sizing"), unbounded queue, threads
     /// named `offload-N`; it lives as long as the process.
     ///
     /// ```
