@@ -4,7 +4,7 @@
 //! without `unsafe` and without a reallocation per waiter once warm.
 //!
 //! Only waiting nodes live here. A node leaves the queue when it is granted,
-//! closed, rejected (the limit shrank) or dropped; the outcome is published
+//! closed or dropped; the outcome is published
 //! in the waiter's own [`Outcome`] cell, which the waiting future reads
 //! without taking the limiter's lock.
 
@@ -22,10 +22,9 @@ impl Outcome {
     pub(super) const WAITING: u8 = 0;
     /// Its permits were handed over; `in_use` already counts them.
     pub(super) const GRANTED: u8 = 1;
-    /// The limiter was closed while it waited.
+    /// The limiter was closed while it waited (also the mark of a waiter
+    /// that left the queue because it was dropped).
     pub(super) const CLOSED: u8 = 2;
-    /// The limit shrank below its weight while it waited.
-    pub(super) const TOO_MANY: u8 = 3;
 
     pub(super) fn get(&self) -> u8 {
         self.0.load(Ordering::Acquire)
@@ -70,6 +69,7 @@ impl Queue {
         self.head
     }
 
+    #[cfg(test)]
     pub(super) fn next_of(&self, key: usize) -> Option<usize> {
         self.node(key).and_then(|n| n.next)
     }
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(cells[2].get(), Outcome::GRANTED);
         assert_eq!(order(&q), [1, 2, 4, 5]);
         q.remove(keys[0], Outcome::CLOSED);
-        q.remove(keys[4], Outcome::TOO_MANY);
+        q.remove(keys[4], Outcome::CLOSED);
         assert_eq!(order(&q), [2, 4]);
         assert_eq!(q.len(), 2);
         assert_eq!(cells[1].get(), Outcome::WAITING);
