@@ -698,8 +698,13 @@ fn dropping_a_queued_acquire_drops_its_waker_outside_the_lock() {
                 .poll(&mut Context::from_waker(&owner))
                 .is_pending()
         );
+        // A second waiter keeps the limiter on its locked path, so the
+        // release below must take the lock.
+        let mut next = queued(&limiter, 1);
         drop(owner);
         drop(acquire); // leaves the queue; the waker's drop releases the permit
+        assert!(next.woken(), "the released permit goes to the next waiter");
+        drop(next.ready().unwrap());
         let s = limiter.stats();
         assert_eq!((s.in_use, s.waiting), (0, 0));
         assert_eq!(limiter.available(), 1);
