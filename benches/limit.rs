@@ -3,7 +3,7 @@
 //!
 //! - uncontended: one acquire + release, nobody else around;
 //! - contended: 1000 tasks, 8 permits, a 2-thread executor, each task
-//!   acquires 10 times and holds the permit across one `yield_now`
+//!   acquires 500 times and holds the permit across one `yield_now`
 //!   (throughput in ops/s; p50/p99 wait printed after the groups);
 //! - gather: 10k futures, at most 64 at once, outputs in input order.
 
@@ -51,7 +51,7 @@ fn uncontended(c: &mut Criterion) {
 }
 
 const TASKS: usize = 1000;
-const ROUNDS: usize = 10;
+const ROUNDS: usize = 500;
 const PERMITS: usize = 8;
 
 /// A 2-thread executor that lives for the whole bench.
@@ -202,7 +202,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// p50/p99 wait in the contended scenario (criterion only reports means).
 fn wait_percentiles() {
-    let runs = 5;
+    let runs = 1;
     let report = |name: &str, mut waits: Vec<Duration>| {
         waits.sort();
         println!(

@@ -335,9 +335,7 @@ impl Inner {
                         state.shed += 1;
                         Err(AcquireError::Overloaded(Overloaded::new()))
                     } else {
-                        let cell = Arc::new(Outcome::default());
-                        let key = state.queue.push_back(weight, waker.clone(), cell.clone());
-                        *queued = Some((key, cell));
+                        *queued = Some(state.queue.push_back(weight, waker.clone()));
                         Ok(false)
                     }
                 } else {
