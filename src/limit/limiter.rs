@@ -173,6 +173,7 @@ impl Inner {
 
     /// The lock-free acquire: succeeds only if nobody queues, no debt is
     /// left, the limiter is open and `weight` permits are free.
+    #[inline]
     fn try_fast(&self, weight: usize) -> bool {
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
@@ -243,6 +244,7 @@ impl Inner {
         out
     }
 
+    #[inline]
     pub(super) fn release(&self, weight: usize) {
         if weight == 0 {
             return;
@@ -289,32 +291,28 @@ impl Inner {
         waker: Option<&Waker>,
         queued: &mut Option<(usize, Arc<Outcome>)>,
     ) -> Result<bool, AcquireError> {
+        // The common case first: one compare-and-swap (it fails when
+        // closed, when somebody queues and when too few are free).
+        if weight != 0 && self.try_fast(weight) {
+            return Ok(true);
+        }
+        let word = self.word.load(Ordering::Acquire);
+        if word & CLOSED != 0 {
+            return Err(AcquireError::Closed(Closed::new()));
+        }
         if weight > Limiter::MAX_PERMITS {
             return Err(AcquireError::TooMany {
                 requested: weight,
                 limit: Limiter::MAX_PERMITS,
             });
         }
-        let word = self.word.load(Ordering::Acquire);
-        if word & CLOSED != 0 {
-            return Err(AcquireError::Closed(Closed::new()));
-        }
         if weight == 0 {
             self.acquired_fast.fetch_add(1, Ordering::Relaxed);
             return Ok(true);
         }
-        if self.try_fast(weight) {
-            return Ok(true);
-        }
-        if waker.is_none() {
-            let word = self.word.load(Ordering::Acquire);
-            if word & CLOSED != 0 {
-                return Err(AcquireError::Closed(Closed::new()));
-            }
-            if word & SLOW == 0 {
-                // Nobody queues, no debt: simply not enough free right now.
-                return Err(AcquireError::NoneFree);
-            }
+        if waker.is_none() && word & SLOW == 0 {
+            // Nobody queues, no debt: simply not enough free right now.
+            return Err(AcquireError::NoneFree);
         }
         let mut wakers = Wakers::default();
         let result = {
