@@ -92,6 +92,44 @@ mod limit {
         assert!(report.dropped_pending >= 1, "{report:?}");
     }
 
+    /// The same on a closed gate: `Limiter::new(0)`, opened by the helper
+    /// with `add_permits(2)` after 3 ms while a second waiter queues
+    /// behind. A waiter dropped at any point (queued, or granted but not
+    /// collected) leaves the gate's books whole.
+    #[test]
+    fn acquire_on_a_gate() {
+        let report = Torture::new("limit::Acquire (gate)").run(
+            || {
+                let limiter = Limiter::new(0);
+                let l = limiter.clone();
+                let holder = std::thread::spawn(move || {
+                    std::thread::sleep(3 * MS);
+                    l.add_permits(2);
+                });
+                let l = limiter.clone();
+                let behind = std::thread::spawn(move || {
+                    std::thread::sleep(MS);
+                    future::block_on(l.acquire_timeout(BOUND)).is_ok()
+                });
+                let fut = limiter.acquire_many(2);
+                let c = Contended {
+                    limiter,
+                    holder: Some(holder),
+                    behind: Some(behind),
+                };
+                (c, fut)
+            },
+            |c, outcome| {
+                if let Outcome::Completed(_, out) = outcome {
+                    assert_eq!(out.unwrap().weight(), 2);
+                }
+                settle(c);
+                assert_eq!(c.limiter.stats().limit, 2);
+            },
+        );
+        assert!(report.dropped_pending >= 1, "{report:?}");
+    }
+
     #[test]
     fn acquire_timeout_that_expires() {
         let expired = counter();
