@@ -141,11 +141,15 @@ mod limit {
             },
             |c, outcome| {
                 // (Ok only if this thread stalled for the whole 15 ms.)
-                if let Outcome::Completed(_, Err(e)) = outcome {
+                if let Outcome::Completed(_, Err(e)) = &outcome {
                     assert!(e.is_elapsed());
                     assert_eq!(c.limiter.stats().timed_out, 1);
                     expired.fetch_add(1, SeqCst);
                 }
+                // An `Ok` permit must go back before the waiter behind is
+                // awaited (holding it there starved that waiter for the
+                // whole bound on a loaded machine).
+                drop(outcome);
                 settle(c);
             },
         );
