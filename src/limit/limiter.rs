@@ -285,17 +285,14 @@ impl Inner {
     /// The part of an acquire that may need the books: `Ok(true)` granted,
     /// `Ok(false)` queued (with `waker`, its key and cell stored in
     /// `queued`), or an error decided at once.
+    #[inline(never)]
     fn admit(
         &self,
         weight: usize,
         waker: Option<&Waker>,
         queued: &mut Option<(usize, Arc<Outcome>)>,
     ) -> Result<bool, AcquireError> {
-        // The common case first: one compare-and-swap (it fails when
-        // closed, when somebody queues and when too few are free).
-        if weight != 0 && self.try_fast(weight) {
-            return Ok(true);
-        }
+        // (The callers tried the lock-free path already.)
         let word = self.word.load(Ordering::Acquire);
         if word & CLOSED != 0 {
             return Err(AcquireError::Closed(Closed::new()));
@@ -531,6 +528,9 @@ impl Limiter {
     /// assert_eq!(limiter.try_acquire_many(3).unwrap().weight(), 3);
     /// ```
     pub fn try_acquire_many(&self, weight: usize) -> Result<Permit, AcquireError> {
+        if weight != 0 && self.inner.try_fast(weight) {
+            return Ok(Permit::new(self.inner.clone(), weight));
+        }
         match self.inner.admit(weight, None, &mut None)? {
             true => Ok(Permit::new(self.inner.clone(), weight)),
             false => Err(AcquireError::NoneFree), // not reached: never queues
@@ -886,6 +886,8 @@ impl Future for Acquire {
             return Poll::Pending;
         };
         let outcome = match &this.waiting {
+            // The lock-free path inline, the rest out of line.
+            None if this.weight != 0 && inner.try_fast(this.weight) => Ok(()),
             None => match inner.admit(this.weight, Some(cx.waker()), &mut this.waiting) {
                 Ok(true) => Ok(()),
                 Ok(false) => {
