@@ -1175,7 +1175,7 @@ mod conservation {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn permits_are_conserved(limit in 0usize..6, ops in proptest::collection::vec(op(), 1..60)) {

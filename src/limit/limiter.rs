@@ -276,7 +276,7 @@ impl Inner {
                 state.limit -= weight;
             } else {
                 // `in_use == limit + debt` here (debt implies no reserve).
-                state.debt -= weight - state.limit;
+                state.debt = state.debt.saturating_sub(weight - state.limit);
                 state.limit = 0;
             }
         });
@@ -788,7 +788,7 @@ impl Limiter {
         // Read under the lock, where only the lock-free paths change the
         // word, and they keep `free + in_use` constant.
         let free = self.inner.word.load(Ordering::Acquire) >> SHIFT;
-        let in_use = (state.limit + state.debt) - (free + state.reserved);
+        let in_use = (state.limit + state.debt).saturating_sub(free + state.reserved);
         let acquired_fast = self.inner.acquired_fast.load(Ordering::Relaxed);
         LimiterStats {
             limit: state.limit,
