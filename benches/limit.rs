@@ -3,9 +3,11 @@
 //!
 //! - uncontended: one acquire + release, nobody else around;
 //! - contended: 1000 tasks, 8 permits, a 2-thread executor, each task
-//!   acquires 10 times and holds the permit across one `yield_now`
+//!   acquires 500 times and holds the permit across one `yield_now`
 //!   (throughput in ops/s; p50/p99 wait printed after the groups);
-//! - gather: 10k futures, at most 64 at once, outputs in input order.
+//! - gather: 10k futures, at most 64 at once, outputs in input order;
+//! - then, outside criterion, the two target ratios (uncontended time,
+//!   contended throughput) measured interleaved in one process.
 
 use std::future::Future;
 use std::pin::pin;
@@ -51,7 +53,7 @@ fn uncontended(c: &mut Criterion) {
 }
 
 const TASKS: usize = 1000;
-const ROUNDS: usize = 10;
+const ROUNDS: usize = 500;
 const PERMITS: usize = 8;
 
 /// A 2-thread executor that lives for the whole bench.
@@ -202,7 +204,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// p50/p99 wait in the contended scenario (criterion only reports means).
 fn wait_percentiles() {
-    let runs = 5;
+    let runs = 1;
     let report = |name: &str, mut waits: Vec<Duration>| {
         waits.sort();
         println!(
@@ -228,10 +230,55 @@ fn wait_percentiles() {
     report("Limiter (FIFO)", waits);
 }
 
+/// The targets' ratios, measured interleaved (baseline, limiter, baseline,
+/// ...) in this process so that both see the same machine load: uncontended
+/// time per acquire + release against `async_lock::Semaphore::acquire_arc`
+/// (owned, like `Permit`), contended throughput against
+/// `async_lock::Semaphore` (1000 tasks x 500 rounds, 8 permits, 2 threads).
+fn ratios() {
+    const N: u32 = 2_000_000;
+    const ROUNDS_EACH: usize = 3;
+    let sem = Arc::new(Semaphore::new(8));
+    let limiter = Limiter::new(8);
+    let (mut t_sem, mut t_lim) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS_EACH {
+        let start = Instant::now();
+        for _ in 0..N {
+            drop(std::hint::black_box(now(sem.acquire_arc())));
+        }
+        t_sem += start.elapsed();
+        let start = Instant::now();
+        for _ in 0..N {
+            drop(std::hint::black_box(now(limiter.acquire()).unwrap()));
+        }
+        t_lim += start.elapsed();
+    }
+    println!(
+        "limit/ratio uncontended Limiter / async_lock::Semaphore::acquire_arc (time): {:.2}x",
+        t_lim.as_secs_f64() / t_sem.as_secs_f64()
+    );
+    let (mut t_sem, mut t_lim) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS_EACH {
+        let sem = sem.clone();
+        let start = Instant::now();
+        contended_run(move || sem.clone().acquire_arc(), 0, false);
+        t_sem += start.elapsed();
+        let limiter = limiter.clone();
+        let start = Instant::now();
+        contended_run(move || limiter.acquire(), 0, false);
+        t_lim += start.elapsed();
+    }
+    println!(
+        "limit/ratio contended Limiter (FIFO) / async_lock::Semaphore (throughput): {:.2}x",
+        t_sem.as_secs_f64() / t_lim.as_secs_f64()
+    );
+}
+
 criterion_group!(benches, uncontended, contended, gather_10k);
 
 fn main() {
     benches();
     wait_percentiles();
+    ratios();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -199,9 +199,9 @@ impl std::error::Error for Closed {}
 /// already wait, and carried by
 /// [`AcquireError::Overloaded`](crate::limit::AcquireError::Overloaded) when a
 /// limiter's [`max_waiting`](crate::limit::LimiterBuilder::max_waiting)
-/// callers already wait. (An [`AcquireError`](crate::limit::AcquireError)
-/// that could never be granted, `TooMany` or `NoneFree`, also becomes
-/// [`Error::Overloaded`] when converted with `?`.)
+/// callers already wait. (Converted with `?`, an
+/// [`AcquireError`](crate::limit::AcquireError) becomes [`Error::Limit`],
+/// which keeps its message.)
 ///
 /// # Examples
 ///
@@ -383,6 +383,11 @@ pub enum Error {
     Reaped(Reaped),
     /// Shielded work ran out of its grace period.
     Expired(crate::shield::Expired),
+    /// A [`Limiter`](crate::limit::Limiter) refused a permit: the
+    /// [`AcquireError`](crate::limit::AcquireError) unchanged, so the
+    /// message stays the limiter's (e.g. "limiter closed: ...", or the
+    /// numbers of a `TooMany`).
+    Limit(crate::limit::AcquireError),
 }
 
 impl fmt::Display for Error {
@@ -393,6 +398,7 @@ impl fmt::Display for Error {
             Error::Overloaded(e) => e.fmt(f),
             Error::Reaped(e) => e.fmt(f),
             Error::Expired(e) => e.fmt(f),
+            Error::Limit(e) => e.fmt(f),
         }
     }
 }
@@ -410,6 +416,7 @@ impl std::error::Error for Error {
             Error::Overloaded(e) => std::error::Error::source(e),
             Error::Reaped(e) => std::error::Error::source(e),
             Error::Expired(e) => std::error::Error::source(e),
+            Error::Limit(e) => std::error::Error::source(e),
         }
     }
 }

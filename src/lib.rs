@@ -95,7 +95,7 @@
 //! let limiter = Limiter::new(1);
 //! assert_eq!(handle(&limiter).await?, 7);
 //! limiter.close();
-//! assert!(matches!(handle(&limiter).await, Err(Error::Closed(_))));
+//! assert!(matches!(handle(&limiter).await, Err(Error::Limit(e)) if e.is_closed()));
 //! # Ok::<(), Error>(())
 //! # }).unwrap();
 //! ```

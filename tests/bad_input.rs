@@ -487,16 +487,19 @@ fn shield_set_use_after_close() {
 
 // --------------------------------------------------------------- limit ----
 
-/// `usize::MAX` limits and weights work and never overflow; asking for more
-/// than the limit fails at once with an error that names both numbers.
+/// `usize::MAX` limits are clamped to `Limiter::MAX_PERMITS` and weights up
+/// to it work and never overflow; asking for more than the maximum fails at
+/// once with an error that names both numbers; a zero limit is a gate.
 #[test]
 fn limiter_with_huge_limits_and_weights() {
     use async_guard::limit::{AcquireError, Limiter};
     within(LIMIT, "huge limits", async {
+        let max = Limiter::MAX_PERMITS;
         let huge = Limiter::new(usize::MAX);
-        let all = huge.acquire_many(usize::MAX).await.unwrap();
+        assert_eq!(huge.stats().limit, max);
+        let all = huge.acquire_many(max).await.unwrap();
         let s = huge.stats();
-        assert_eq!((s.in_use, huge.available()), (usize::MAX, 0));
+        assert_eq!((s.in_use, huge.available()), (max, 0));
         let mut one = Box::pin(huge.acquire());
         assert!(
             future::poll_once(one.as_mut()).await.is_none(),
@@ -505,23 +508,43 @@ fn limiter_with_huge_limits_and_weights() {
         drop(all);
         assert_eq!(one.await.unwrap().weight(), 1);
         assert_eq!(huge.stats().in_use, 0);
-        huge.set_limit(usize::MAX); // no-op, no overflow
+        huge.set_limit(usize::MAX); // clamped, no overflow
+        huge.add_permits(usize::MAX); // saturates
+        assert_eq!(huge.stats().limit, max);
+        assert_eq!(huge.forget_permits(usize::MAX), max);
+        assert_eq!(huge.stats().limit, 0);
         let small = Limiter::new(3);
-        let err = small.acquire_many(7).await.unwrap_err();
+        let err = small.acquire_many(usize::MAX).await.unwrap_err();
         assert_eq!(
             err,
             AcquireError::TooMany {
-                requested: 7,
-                limit: 3
+                requested: usize::MAX,
+                limit: max
             }
         );
         let msg = err.to_string();
-        assert!(msg.contains('7') && msg.contains('3'), "{msg}");
+        assert!(
+            msg.contains(&usize::MAX.to_string()) && msg.contains(&max.to_string()),
+            "{msg}"
+        );
         let err = small
             .acquire_many_timeout(usize::MAX, Duration::MAX)
             .await
             .unwrap_err();
         assert!(matches!(err, AcquireError::TooMany { .. }), "{err}");
+        // Above the current limit, below the maximum: it waits (bounded).
+        let err = small
+            .acquire_many_timeout(7, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(err.is_elapsed(), "{err}");
+        let zero = Limiter::new(0);
+        let err = zero
+            .acquire_timeout(Duration::from_millis(1))
+            .await
+            .unwrap_err();
+        assert!(err.is_elapsed(), "{err}");
+        assert_eq!(zero.stats().waiting, 0);
     });
 }
 

@@ -183,7 +183,9 @@ fn waiters_are_served_in_fifo_order_weights_included() {
     assert!(!b.woken() && !c.woken());
     assert!(c.poll().is_pending());
     assert!(limiter.try_acquire().is_err(), "no barging past the queue");
-    assert_eq!(limiter.available(), 2);
+    // Honest: the 2 free permits are kept for B, a newcomer can take none.
+    assert_eq!(limiter.available(), 0);
+    assert_eq!(limiter.stats().reserved, 2);
 
     drop(a_permit); // 3 free: B
     assert!(b.woken());
@@ -264,7 +266,7 @@ fn max_waiting_sheds_at_once() {
         let b = queued(&limiter, 1);
         let err = limiter.acquire().await.unwrap_err();
         assert!(err.is_overloaded());
-        assert!(matches!(Error::from(err), Error::Overloaded(_)));
+        assert!(matches!(Error::from(err), Error::Limit(e) if e.is_overloaded()));
         assert_eq!(limiter.stats().shed, 1);
         drop(a); // room again
         let _c = queued(&limiter, 1);
@@ -284,26 +286,35 @@ fn max_waiting_zero_never_queues_but_grants_free_permits() {
 }
 
 #[test]
-fn too_many_fails_at_once() {
+fn too_many_only_above_the_maximum() {
     runtimes::all(|| async {
         let limiter = Limiter::new(3);
+        let max = Limiter::MAX_PERMITS;
         assert_eq!(
-            limiter.acquire_many(4).await.unwrap_err(),
+            limiter.acquire_many(max + 1).await.unwrap_err(),
             AcquireError::TooMany {
-                requested: 4,
-                limit: 3
+                requested: max + 1,
+                limit: max
             }
         );
         assert!(matches!(
-            limiter.acquire_many(usize::MAX).await,
+            limiter.try_acquire_many(usize::MAX),
             Err(AcquireError::TooMany { .. })
+        ));
+        // Above the current limit but not the maximum: it waits (here,
+        // bounded by a timeout), and is counted as timed out, not rejected.
+        let err = limiter
+            .acquire_many_timeout(max, Duration::from_millis(5))
+            .await
+            .unwrap_err();
+        assert!(err.is_elapsed(), "{err}");
+        assert!(matches!(
+            limiter.try_acquire_many(4),
+            Err(AcquireError::NoneFree)
         ));
         let zero = Limiter::new(0);
-        assert!(matches!(
-            zero.acquire().await,
-            Err(AcquireError::TooMany { .. })
-        ));
         assert_eq!(zero.acquire_many(0).await.unwrap().weight(), 0);
+        assert!(matches!(zero.try_acquire(), Err(AcquireError::NoneFree)));
     });
 }
 
@@ -364,26 +375,27 @@ fn growing_wakes_waiters() {
 }
 
 #[test]
-fn shrinking_absorbs_releases_and_fails_heavier_waiters() {
+fn shrinking_absorbs_releases_and_keeps_heavier_waiters_queued() {
     let limiter = Limiter::new(4);
     let p1 = limiter.try_acquire_many(2).unwrap();
     let p2 = limiter.try_acquire_many(2).unwrap();
     let mut heavy = queued(&limiter, 3);
     let mut light = queued(&limiter, 1);
     limiter.set_limit(2);
-    assert!(heavy.woken());
-    assert_eq!(
-        heavy.ready().unwrap_err(),
-        AcquireError::TooMany {
-            requested: 3,
-            limit: 2
-        }
-    );
+    assert!(!heavy.woken(), "a heavier waiter keeps waiting for growth");
+    assert!(heavy.poll().is_pending());
     assert_eq!(limiter.stats().in_use, 4, "held permits are never revoked");
     drop(p1); // absorbed: 2 in use = the new limit
-    assert!(!light.woken());
-    assert!(light.poll().is_pending());
-    drop(p2);
+    drop(p2); // 2 free, but the head needs 3: light waits behind it (FIFO)
+    assert!(!heavy.woken() && !light.woken());
+    let s = limiter.stats();
+    assert_eq!((s.in_use, s.waiting, s.reserved), (0, 2, 2));
+    assert_eq!(limiter.available(), 0);
+    limiter.set_limit(3);
+    assert!(heavy.woken() && !light.woken());
+    let heavy = heavy.ready().unwrap();
+    assert_eq!(heavy.weight(), 3);
+    drop(heavy);
     assert!(light.woken());
     let light = light.ready().unwrap();
     assert_eq!(light.weight(), 1);
@@ -433,6 +445,303 @@ fn permits_are_send_and_move_into_tasks() {
     });
 }
 
+// ---- gates: zero limits, pausing, waiting for growth ----
+
+#[test]
+fn new_zero_is_a_gate_opened_by_add_permits() {
+    runtimes::all(|| async {
+        let gate = Limiter::new(0);
+        assert_eq!(gate.available(), 0);
+        let mut a = queued(&gate, 1);
+        let mut b = queued(&gate, 2);
+        assert!(!a.woken() && !b.woken());
+        gate.add_permits(1);
+        assert!(a.woken() && !b.woken());
+        let pa = a.ready().unwrap();
+        gate.add_permits(1); // 1 free, b needs 2
+        assert!(!b.woken());
+        drop(pa);
+        assert!(b.woken());
+        assert_eq!(b.ready().unwrap().weight(), 2);
+        let s = gate.stats();
+        assert_eq!((s.limit, s.in_use, s.waiting), (2, 0, 0));
+        // Awaited on the runtime: parked until the gate opens.
+        let gate = Limiter::new(0);
+        let opener = {
+            let gate = gate.clone();
+            async move {
+                Timer::after(Duration::from_millis(5)).await;
+                gate.add_permits(1);
+            }
+        };
+        let (permit, ()) = within(futures_lite::future::zip(gate.acquire(), opener)).await;
+        assert_eq!(permit.unwrap().weight(), 1);
+    });
+}
+
+#[test]
+fn set_limit_zero_pauses_admission_and_keeps_waiters() {
+    let limiter = Limiter::new(2);
+    let held = limiter.try_acquire_many(2).unwrap();
+    let mut a = queued(&limiter, 1);
+    let mut b = queued(&limiter, 2);
+    limiter.set_limit(0);
+    assert!(!a.woken() && !b.woken(), "paused, not failed");
+    drop(held); // absorbed by the shrink
+    assert!(!a.woken() && !b.woken());
+    assert!(a.poll().is_pending() && b.poll().is_pending());
+    let s = limiter.stats();
+    assert_eq!((s.limit, s.in_use, s.waiting, s.reserved), (0, 0, 2, 0));
+    assert!(matches!(limiter.try_acquire(), Err(AcquireError::NoneFree)));
+    limiter.set_limit(3); // resume: both fit, in order
+    assert!(a.woken() && b.woken());
+    assert_eq!(a.ready().unwrap().weight(), 1);
+    assert_eq!(b.ready().unwrap().weight(), 2);
+}
+
+#[test]
+fn a_waiter_above_the_limit_is_served_once_it_grows() {
+    runtimes::all(|| async {
+        let limiter = Limiter::new(2);
+        let mut big = queued(&limiter, 5);
+        let mut small = queued(&limiter, 1);
+        assert_eq!(limiter.stats().waiting, 2);
+        assert_eq!(limiter.available(), 0);
+        assert_eq!(limiter.stats().reserved, 2);
+        limiter.add_permits(2); // 4 < 5
+        assert!(!big.woken() && !small.woken());
+        limiter.add_permits(1);
+        assert!(big.woken());
+        let big = big.ready().unwrap();
+        assert_eq!(big.weight(), 5);
+        drop(big);
+        assert_eq!(small.ready().unwrap().weight(), 1);
+    });
+}
+
+#[test]
+fn forget_permits_removes_what_it_can_and_never_revokes() {
+    let limiter = Limiter::new(4);
+    let held = limiter.try_acquire_many(3).unwrap();
+    assert_eq!(limiter.forget_permits(2), 2); // 1 free + 1 held (debt)
+    let s = limiter.stats();
+    assert_eq!((s.limit, s.in_use), (2, 3));
+    assert_eq!(limiter.available(), 0);
+    assert_eq!(limiter.forget_permits(usize::MAX), 2);
+    assert_eq!(limiter.forget_permits(1), 0);
+    drop(held);
+    let s = limiter.stats();
+    assert_eq!((s.limit, s.in_use), (0, 0));
+    limiter.add_permits(usize::MAX);
+    assert_eq!(limiter.stats().limit, Limiter::MAX_PERMITS);
+    limiter.add_permits(1); // saturates, no overflow
+    assert_eq!(limiter.available(), Limiter::MAX_PERMITS);
+}
+
+/// Two threads adding and one forgetting, with tasks acquiring and
+/// releasing all along: no update is lost, the books balance at the end.
+#[test]
+fn add_and_forget_are_atomic_under_concurrency() {
+    const N: usize = 20_000;
+    let limiter = Limiter::new(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn: Vec<_> = (0..2)
+        .map(|_| {
+            let (limiter, stop) = (limiter.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut got = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(p) = limiter.try_acquire() {
+                        got += 1;
+                        drop(p);
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let adders: Vec<_> = (0..2)
+        .map(|_| {
+            let limiter = limiter.clone();
+            std::thread::spawn(move || (0..N).for_each(|_| limiter.add_permits(1)))
+        })
+        .collect();
+    let forgetter = {
+        let limiter = limiter.clone();
+        std::thread::spawn(move || (0..N).map(|_| limiter.forget_permits(1)).sum::<usize>())
+    };
+    adders.into_iter().for_each(|t| t.join().unwrap());
+    let forgotten = forgetter.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for t in churn {
+        t.join().unwrap();
+    }
+    let s = limiter.stats();
+    assert_eq!(s.limit, 2 * N - forgotten, "an update was lost");
+    assert_eq!((s.in_use, s.waiting, s.reserved), (0, 0, 0));
+    assert_eq!(limiter.available(), s.limit);
+    limiter.set_limit(7);
+    assert_eq!(limiter.available(), 7);
+}
+
+// ---- honest `available()` ----
+
+#[test]
+fn available_counts_only_what_a_newcomer_can_take() {
+    let limiter = Limiter::new(8);
+    let held = limiter.try_acquire_many(2).unwrap();
+    assert_eq!(limiter.available(), 6);
+    let mut big = queued(&limiter, 8);
+    assert_eq!(limiter.available(), 0);
+    assert!(limiter.try_acquire_many(6).is_err());
+    let s = limiter.stats();
+    assert_eq!((s.in_use, s.reserved, s.waiting), (2, 6, 1));
+    drop(held);
+    let big = big.ready().unwrap();
+    assert_eq!(limiter.stats().reserved, 0);
+    drop(big);
+    assert_eq!(limiter.available(), 8);
+    limiter.close();
+    assert_eq!(limiter.available(), 0, "nothing can be taken once closed");
+}
+
+// ---- errors through `?` ----
+
+#[test]
+fn errors_keep_their_message_through_question_mark() {
+    fn wide(e: AcquireError) -> Result<(), Error> {
+        Err(e)?
+    }
+    let limiter = Limiter::new(1);
+    let _held = limiter.try_acquire().unwrap();
+    let none_free = limiter.try_acquire().unwrap_err();
+    let too_many = limiter.try_acquire_many(usize::MAX).unwrap_err();
+    limiter.close();
+    let closed = limiter.try_acquire().unwrap_err();
+    let shed = futures_lite::future::block_on(
+        Limiter::builder().limit(0).max_waiting(0).build().acquire(),
+    )
+    .unwrap_err();
+    let elapsed =
+        futures_lite::future::block_on(Limiter::new(0).acquire_timeout(Duration::from_millis(1)))
+            .unwrap_err();
+    for e in [none_free, too_many, closed, shed, elapsed] {
+        let w = wide(e).unwrap_err();
+        assert_eq!(w.to_string(), e.to_string());
+        assert_eq!(w, Error::Limit(e));
+    }
+    assert!(too_many.to_string().contains(&usize::MAX.to_string()));
+    assert!(closed.to_string().contains("limiter closed"));
+}
+
+// ---- self-deadlock: a waker whose drop releases a permit ----
+
+/// A waker owning a permit of the limiter under test: dropping the last
+/// reference releases it (a waker of a task that holds a permit).
+struct PermitWaker(#[allow(dead_code)] Permit);
+
+impl Wake for PermitWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Runs `f` on a thread and fails (instead of hanging) if it deadlocks.
+fn watchdog(what: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(()) => thread.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // `f` panicked: report its panic.
+            thread.join().unwrap();
+        }
+        Err(_) => panic!("{what}: deadlocked (a waker was dropped under the lock)"),
+    }
+}
+
+#[test]
+fn repolling_with_a_new_waker_drops_the_old_one_outside_the_lock() {
+    watchdog("re-poll with a new waker", || {
+        let limiter = Limiter::new(1);
+        let owner = Waker::from(Arc::new(PermitWaker(limiter.try_acquire().unwrap())));
+        let mut acquire = Box::pin(limiter.acquire());
+        let mut cx = Context::from_waker(&owner);
+        assert!(acquire.as_mut().poll(&mut cx).is_pending());
+        drop(owner); // the queue now holds the only reference
+        let other = Waker::from(Arc::new(Flag::default()));
+        let mut cx = Context::from_waker(&other);
+        // Replaces the stored waker: its drop releases the permit.
+        let first = acquire.as_mut().poll(&mut cx);
+        let permit = match first {
+            Poll::Ready(p) => p,
+            Poll::Pending => match acquire.as_mut().poll(&mut cx) {
+                Poll::Ready(p) => p,
+                Poll::Pending => panic!("the released permit was not handed over"),
+            },
+        };
+        assert_eq!(permit.unwrap().weight(), 1);
+        assert_eq!(limiter.stats().in_use, 0);
+    });
+}
+
+#[test]
+fn dropping_a_queued_acquire_drops_its_waker_outside_the_lock() {
+    watchdog("drop a queued acquire", || {
+        let limiter = Limiter::new(1);
+        let owner = Waker::from(Arc::new(PermitWaker(limiter.try_acquire().unwrap())));
+        let mut acquire = Box::pin(limiter.acquire());
+        assert!(
+            acquire
+                .as_mut()
+                .poll(&mut Context::from_waker(&owner))
+                .is_pending()
+        );
+        // A second waiter keeps the limiter on its locked path, so the
+        // release below must take the lock.
+        let mut next = queued(&limiter, 1);
+        drop(owner);
+        drop(acquire); // leaves the queue; the waker's drop releases the permit
+        assert!(next.woken(), "the released permit goes to the next waiter");
+        drop(next.ready().unwrap());
+        let s = limiter.stats();
+        assert_eq!((s.in_use, s.waiting), (0, 0));
+        assert_eq!(limiter.available(), 1);
+    });
+}
+
+#[test]
+fn gather_drops_its_old_waker_outside_the_lock() {
+    watchdog("gather re-polled with a new waker", || {
+        let limiter = Limiter::new(1);
+        let owner = Waker::from(Arc::new(PermitWaker(limiter.try_acquire().unwrap())));
+        let l2 = limiter.clone();
+        let mut all = Box::pin(gather(
+            2,
+            [async move { l2.acquire().await.map(|p| p.weight()) }],
+        ));
+        assert!(
+            all.as_mut()
+                .poll(&mut Context::from_waker(&owner))
+                .is_pending()
+        );
+        drop(owner); // the gather holds the only reference
+        let other = Waker::from(Arc::new(Flag::default()));
+        let mut cx = Context::from_waker(&other);
+        // Replacing the parent waker releases the permit, which wakes the
+        // child, which marks its slot (the gather's lock).
+        let out = match all.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => out,
+            Poll::Pending => match all.as_mut().poll(&mut cx) {
+                Poll::Ready(out) => out,
+                Poll::Pending => panic!("the child was not woken"),
+            },
+        };
+        assert_eq!(out, [Ok(1)]);
+    });
+}
+
 // ---- timeouts ----
 
 #[test]
@@ -446,7 +755,7 @@ fn acquire_timeout_expires_and_counts() {
             .await
             .unwrap_err();
         assert!(err.is_elapsed());
-        assert!(matches!(Error::from(err), Error::Elapsed(_)));
+        assert!(matches!(Error::from(err), Error::Limit(e) if e.is_elapsed()));
         assert!(start.elapsed() >= Duration::from_millis(20));
         let s = limiter.stats();
         assert_eq!((s.timed_out, s.waiting), (1, 0));
@@ -844,6 +1153,8 @@ mod conservation {
         DropWaiter(usize),
         Close,
         SetLimit(usize),
+        Add(usize),
+        ForgetPermits(usize),
         Forget(usize),
         Split(usize, usize),
     }
@@ -855,13 +1166,16 @@ mod conservation {
             2 => any::<usize>().prop_map(Op::DropWaiter),
             1 => Just(Op::Close),
             1 => (0usize..7).prop_map(Op::SetLimit),
+            1 => Just(Op::SetLimit(0)),
+            2 => (0usize..4).prop_map(Op::Add),
+            2 => (0usize..4).prop_map(Op::ForgetPermits),
             1 => any::<usize>().prop_map(Op::Forget),
             1 => (any::<usize>(), 0usize..4).prop_map(|(i, k)| Op::Split(i, k)),
         ]
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn permits_are_conserved(limit in 0usize..6, ops in proptest::collection::vec(op(), 1..60)) {
@@ -883,6 +1197,17 @@ mod conservation {
                     Op::DropWaiter(i) if !pending.is_empty() => { pending.remove(i % pending.len()); }
                     Op::Close => { limiter.close(); }
                     Op::SetLimit(n) => limiter.set_limit(n),
+                    Op::Add(n) => {
+                        let before = limiter.stats().limit;
+                        limiter.add_permits(n);
+                        prop_assert_eq!(limiter.stats().limit, before + n);
+                    }
+                    Op::ForgetPermits(n) => {
+                        let before = limiter.stats().limit;
+                        let removed = limiter.forget_permits(n);
+                        prop_assert_eq!(removed, n.min(before));
+                        prop_assert_eq!(limiter.stats().limit, before - removed);
+                    }
                     Op::Forget(i) if !held.is_empty() => held.remove(i % held.len()).forget(),
                     Op::Split(i, k) if !held.is_empty() => {
                         let n = held.len();
@@ -912,9 +1237,16 @@ mod conservation {
                 if s.closed {
                     prop_assert!(pending.is_empty());
                 }
+                // Free permits are either for newcomers or reserved for the
+                // queue, never both, and never more than the limit allows.
+                let free = s.limit.saturating_sub(s.in_use);
+                prop_assert_eq!(limiter.available() + s.reserved, if s.closed { s.reserved } else { free });
                 if let Some((w, _)) = pending.first() {
-                    prop_assert!(*w <= s.limit, "a waiter heavier than the limit queues");
-                    prop_assert!(*w > s.limit.saturating_sub(s.in_use), "the head fits but waits");
+                    prop_assert_eq!(limiter.available(), 0, "a newcomer could barge");
+                    prop_assert_eq!(s.reserved, free);
+                    prop_assert!(*w > free, "the head fits but waits");
+                } else {
+                    prop_assert_eq!(s.reserved, 0);
                 }
             }
             drop(pending);

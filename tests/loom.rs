@@ -68,10 +68,13 @@ fn poll_once<F: Future + Unpin>(f: &mut F) -> bool {
 
 // ----------------------------------------------------------------- limit --
 //
-// The limiter keeps all its state under one mutex; what needs checking is
-// the hand-off around it: permits granted to a queued waiter under the lock
-// (its waker woken after the lock is released), collected by the waiter's
-// next poll, and handed on when the waiter is dropped in between.
+// The limiter keeps its free permits in one atomic word (with a CLOSED and
+// a SLOW flag) and the queue and the rest of its books under a mutex; what
+// needs checking is the border: a lock-free release or acquire racing the
+// lock holder that sets SLOW and moves the free permits into the books,
+// permits granted to a queued waiter under the lock (its waker woken after
+// the lock is released), collected by the waiter's next poll, and handed
+// on when the waiter is dropped in between.
 
 /// A release racing a new acquire: the acquirer gets the permit (at once or
 /// woken from the queue, no lost wake-up) and every permit comes back.
@@ -158,6 +161,45 @@ fn limit_set_limit_serves_the_waiter() {
         assert_eq!(limiter.stats().in_use, 2);
         drop((held, permit));
         assert_eq!(limiter.stats().in_use, 0);
+    });
+}
+
+/// Two concurrent `add_permits(1)` on a closed gate (`Limiter::new(0)`)
+/// while a caller waits for both: no update is lost, the waiter is served.
+#[test]
+fn limit_concurrent_adds_open_the_gate() {
+    model(|| {
+        let gate = Limiter::new(0);
+        let adders: Vec<_> = (0..2)
+            .map(|_| {
+                let gate = gate.clone();
+                thread::spawn(move || gate.add_permits(1))
+            })
+            .collect();
+        let both = block_on(gate.acquire_many(2)).unwrap();
+        adders.into_iter().for_each(|t| t.join().unwrap());
+        let s = gate.stats();
+        assert_eq!((s.limit, s.in_use, s.waiting), (2, 2, 0));
+        drop(both);
+        assert_eq!(gate.available(), 2);
+    });
+}
+
+/// A lock-free release racing `forget_permits` (which takes the free
+/// permits out of the word): the books balance whichever goes first.
+#[test]
+fn limit_release_vs_forget_permits() {
+    model(|| {
+        let limiter = Limiter::new(2);
+        let held = limiter.try_acquire().unwrap();
+        let releaser = thread::spawn(move || drop(held));
+        assert_eq!(limiter.forget_permits(2), 2);
+        releaser.join().unwrap();
+        let s = limiter.stats();
+        assert_eq!((s.limit, s.in_use, s.reserved), (0, 0, 0));
+        assert_eq!(limiter.available(), 0);
+        limiter.add_permits(1);
+        assert_eq!(limiter.available(), 1);
     });
 }
 

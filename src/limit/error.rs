@@ -7,16 +7,12 @@ use crate::{Closed, Elapsed, Error, Overloaded};
 /// Why [`Limiter`](super::Limiter) refused a permit.
 ///
 /// Every variant is decided at once, without queueing, except `Closed`
-/// (also delivered to queued waiters by [`close`](super::Limiter::close)),
-/// `TooMany` (also delivered to queued waiters when
-/// [`set_limit`](super::Limiter::set_limit) shrinks the limit below their
-/// weight) and `Elapsed` (the timeout of
+/// (also delivered to queued waiters by [`close`](super::Limiter::close))
+/// and `Elapsed` (the timeout of
 /// [`acquire_timeout`](super::Limiter::acquire_timeout) ran out).
 ///
-/// It converts into the crate-wide [`Error`] with `?`: `Closed`,
-/// `Overloaded` and `Elapsed` map to their variants; `TooMany` and
-/// `NoneFree` are requests the limiter could not take on, so they map to
-/// [`Error::Overloaded`].
+/// It converts into the crate-wide [`Error`] with `?` as
+/// [`Error::Limit`], unchanged: the message stays exactly this one.
 ///
 /// # Examples
 ///
@@ -24,9 +20,12 @@ use crate::{Closed, Elapsed, Error, Overloaded};
 /// use async_guard::limit::{AcquireError, Limiter};
 /// # futures_lite::future::block_on(async {
 /// let limiter = Limiter::new(2);
-/// let err = limiter.acquire_many(3).await.unwrap_err();
-/// assert_eq!(err, AcquireError::TooMany { requested: 3, limit: 2 });
-/// assert!(err.to_string().contains("more permits than the limit"));
+/// let err = limiter.acquire_many(Limiter::MAX_PERMITS + 1).await.unwrap_err();
+/// assert!(matches!(err, AcquireError::TooMany { .. }));
+/// assert!(err.to_string().contains("more than the maximum"));
+/// // Through `?`, the crate-wide error says the same.
+/// let wide = async_guard::Error::from(err);
+/// assert_eq!(wide.to_string(), err.to_string());
 /// # });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +37,14 @@ pub enum AcquireError {
     Overloaded(Overloaded),
     /// The timeout ran out before permits were free.
     Elapsed(Elapsed),
-    /// More permits were requested than the whole limit: waiting could
-    /// never succeed, so the request fails at once.
+    /// More permits were requested than any limiter can ever hold
+    /// ([`Limiter::MAX_PERMITS`](super::Limiter::MAX_PERMITS)): waiting
+    /// could never succeed, so the request fails at once. (A request above
+    /// the *current* limit waits for it to grow.)
     TooMany {
         /// Permits asked for.
         requested: usize,
-        /// The limit at the time.
+        /// The maximum, [`Limiter::MAX_PERMITS`](super::Limiter::MAX_PERMITS).
         limit: usize,
     },
     /// Only from the `try_` methods: the permits are not free right now
@@ -102,7 +103,7 @@ impl fmt::Display for AcquireError {
             AcquireError::Elapsed(e) => write!(f, "waiting for a permit: {e}"),
             AcquireError::TooMany { requested, limit } => write!(
                 f,
-                "asked for {requested} permits, more permits than the limit of {limit}: it could never be granted"
+                "asked for {requested} permits, more than the maximum of {limit} a limiter can hold: it could never be granted"
             ),
             AcquireError::NoneFree => f.write_str("no permits are free right now"),
         }
@@ -114,15 +115,9 @@ impl fmt::Display for AcquireError {
 // that walk the chain. Match on the variant to get the typed error.
 impl std::error::Error for AcquireError {}
 
+/// Carried whole, so that the message never changes through `?`.
 impl From<AcquireError> for Error {
     fn from(e: AcquireError) -> Self {
-        match e {
-            AcquireError::Closed(e) => Error::Closed(e),
-            AcquireError::Elapsed(e) => Error::Elapsed(e),
-            AcquireError::Overloaded(e) => Error::Overloaded(e),
-            AcquireError::TooMany { .. } | AcquireError::NoneFree => {
-                Error::Overloaded(Overloaded::new())
-            }
-        }
+        Error::Limit(e)
     }
 }

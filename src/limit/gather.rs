@@ -20,8 +20,8 @@ use super::running::{Progress, Running};
 /// `gather(64, (0..1_000_000).map(job))` never holds more than 64 jobs.
 /// `limit == 0` is treated as 1. Dropping the `Gather` drops every running
 /// future. Only the futures that were woken are polled again (each slot has
-/// its own waker); `benches/limit.rs` runs 10k futures with limit 64 about
-/// 6-15x faster than spawning a task per future behind a semaphore.
+/// its own waker); `benches/limit.rs` compares it with spawning a task per
+/// future behind a semaphore (figures: `BENCHMARKS.md`).
 ///
 /// # Examples
 ///

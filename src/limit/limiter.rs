@@ -1,4 +1,20 @@
 //! [`Limiter`], its builder, the [`Acquire`] future and [`LimiterStats`].
+//!
+//! # How it works
+//!
+//! The free permits a newcomer may take live in one atomic word, next to
+//! two flags: `CLOSED`, and `SLOW`, which is set exactly while somebody
+//! queues or a shrink still has to absorb held permits ("debt"). While
+//! `SLOW` is clear, acquire and release are one compare-and-swap on that
+//! word. While it is set, the word holds no permits (they were moved into
+//! `State::reserved`, under the mutex, by [`Inner::lockdown`]) and every
+//! acquire and release goes through the mutex, where permits are handed to
+//! the queue head in strict FIFO order. [`Inner::settle`] publishes the
+//! reserved permits back into the word and clears `SLOW` once the queue is
+//! empty and no debt is left. Only code holding the mutex sets or clears
+//! `SLOW`, and nobody but the mutex holder changes the word while `SLOW` is
+//! set (the lock-free paths compare-and-swap against a value without it),
+//! so the two never race.
 
 use std::fmt;
 use std::future::Future;
@@ -10,9 +26,20 @@ use std::time::{Duration, Instant};
 use super::AcquireError;
 use super::permit::Permit;
 use super::queue::{Outcome, Queue};
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard};
 use crate::{Closed, Overloaded};
+
+/// The one clock the limiter reads (wait statistics only): the crate's,
+/// so a `TestClock` measures waits in virtual time.
+fn now() -> Instant {
+    crate::rt::clock::now()
+}
+
+/// Flag bits of [`Inner::word`]; the free permits are stored above them.
+const CLOSED: usize = 1;
+const SLOW: usize = 2;
+const SHIFT: u32 = 2;
 
 /// A fair, weighted, closable concurrency limiter with load shedding:
 /// asyncio's `Semaphore`, grown up for services.
@@ -39,6 +66,10 @@ pub struct Limiter {
 }
 
 pub(super) struct Inner {
+    /// `free << SHIFT | SLOW | CLOSED`: see the module comment.
+    word: AtomicUsize,
+    /// Acquisitions granted on the lock-free path.
+    acquired_fast: AtomicU64,
     state: Mutex<State>,
     max_waiting: usize,
     /// Kept outside the lock: waits are timed by the waiters themselves,
@@ -46,17 +77,26 @@ pub(super) struct Inner {
     longest_wait_nanos: AtomicU64,
 }
 
+/// The books, under the mutex. With `free` the permits in the word:
+/// `limit + debt == free + reserved + in_use`, and `debt > 0` implies
+/// `free == reserved == 0`.
 struct State {
     limit: usize,
-    in_use: usize,
+    /// Held permits that a shrink removed: absorbed as they come back.
+    debt: usize,
+    /// Free permits kept for the queue (and, briefly inside a locked
+    /// section, the ones taken out of the word by `lockdown`).
+    reserved: usize,
     closed: bool,
     queue: Queue,
+    /// Acquisitions granted under the lock (the rest: `acquired_fast`).
     acquired: u64,
     shed: u64,
     timed_out: u64,
 }
 
-/// Wakers collected under the lock and woken after it is released.
+/// Wakers collected under the lock and woken (or dropped) after it is
+/// released: a waker's drop may release a permit of this same limiter.
 #[derive(Default)]
 struct Wakers {
     first: Option<Waker>,
@@ -81,56 +121,47 @@ impl Wakers {
 }
 
 impl State {
-    fn free(&self) -> usize {
-        self.limit.saturating_sub(self.in_use)
-    }
-
-    fn take(&mut self, weight: usize) {
-        self.in_use += weight;
-        self.acquired += 1;
-    }
-
-    /// Hands free permits to the queue head(s), strictly in order: a head
-    /// that does not fit blocks everyone behind it (no barging, so a large
-    /// waiter is never starved). Keeps the invariant "the head, if any,
-    /// does not fit", which makes this O(1) when nothing changed.
+    /// Hands reserved permits to the queue head(s), strictly in order: a
+    /// head that does not fit blocks everyone behind it (no barging, so a
+    /// large waiter is never starved). Keeps the invariant "the head, if
+    /// any, does not fit", which makes this O(1) when nothing changed.
     fn grant_waiters(&mut self, wakers: &mut Wakers) {
         while let Some(key) = self.queue.front() {
             let Some(node) = self.queue.node(key) else {
                 break;
             };
-            if node.weight > self.free() {
+            if node.weight > self.reserved {
                 break;
             }
             // Uncounted again if the waiter is dropped before collecting:
             // the grant is then handed on, and counted once, there.
-            self.in_use += node.weight;
+            self.reserved -= node.weight;
             self.acquired += 1;
             wakers.push(self.queue.remove(key, Outcome::GRANTED));
         }
     }
 
-    /// Permits come back (a permit dropped, a granted waiter dropped).
-    fn release(&mut self, weight: usize, wakers: &mut Wakers) {
-        self.in_use = self.in_use.saturating_sub(weight);
-        self.grant_waiters(wakers);
+    /// Permits come back to the books (after `lockdown`): they pay off the
+    /// debt first, the rest is reserved (and handed on by `settle`).
+    fn give_back(&mut self, weight: usize) {
+        let paid = weight.min(self.debt);
+        self.debt -= paid;
+        self.reserved += weight - paid;
     }
 
-    /// Applies a new limit: waiters heavier than it can never be served, so
-    /// they are told at once; the rest are served if the limit grew.
-    fn set_limit(&mut self, limit: usize, wakers: &mut Wakers) {
-        let shrinks = limit < self.limit;
-        self.limit = limit;
-        if shrinks {
-            let mut at = self.queue.front();
-            while let Some(key) = at {
-                at = self.queue.next_of(key);
-                if self.queue.node(key).is_some_and(|n| n.weight > limit) {
-                    wakers.push(self.queue.remove(key, Outcome::TOO_MANY));
-                }
-            }
+    /// Applies a new limit (after `lockdown`, already clamped to the
+    /// maximum). Never revokes a held permit: what cannot come out of the
+    /// reserve becomes debt.
+    fn resize(&mut self, limit: usize) {
+        if limit >= self.limit {
+            self.give_back(limit - self.limit);
+        } else {
+            let cut = self.limit - limit;
+            let from_reserve = cut.min(self.reserved);
+            self.reserved -= from_reserve;
+            self.debt += cut - from_reserve;
         }
-        self.grant_waiters(wakers);
+        self.limit = limit;
     }
 }
 
@@ -140,13 +171,98 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The lock-free acquire: succeeds only if nobody queues, no debt is
+    /// left, the limiter is open and `weight` permits are free.
+    #[inline]
+    fn try_fast(&self, weight: usize) -> bool {
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if word & (SLOW | CLOSED) != 0 || word >> SHIFT < weight {
+                return false;
+            }
+            match self.word.compare_exchange_weak(
+                word,
+                word - (weight << SHIFT),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.acquired_fast.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Under the lock: makes the books the only place permits live (sets
+    /// `SLOW`, moves the word's free permits into `reserved`), so that the
+    /// caller may change them freely. Undone by [`settle`](Self::settle).
+    fn lockdown(&self, state: &mut State) {
+        let mut word = self.word.load(Ordering::Acquire);
+        while word & SLOW == 0 {
+            match self.word.compare_exchange_weak(
+                word,
+                (word & CLOSED) | SLOW,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    state.reserved += word >> SHIFT;
+                    return;
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Under the lock, after `lockdown` and a change of the books: serves
+    /// the queue, then, if nobody queues and no debt is left, publishes
+    /// the reserve into the word and clears `SLOW`.
+    fn settle(&self, state: &mut State, wakers: &mut Wakers) {
+        state.grant_waiters(wakers);
+        if state.queue.len() == 0 && state.debt == 0 {
+            let free = std::mem::take(&mut state.reserved);
+            let closed = if state.closed { CLOSED } else { 0 };
+            // Nobody else writes the word while `SLOW` is set.
+            self.word.store(free << SHIFT | closed, Ordering::Release);
+        }
+    }
+
+    /// Runs `f` on the books between `lockdown` and `settle`, then wakes
+    /// (and drops) the collected wakers after the lock is released.
+    fn locked<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut wakers = Wakers::default();
+        let out = {
+            let mut state = self.lock();
+            self.lockdown(&mut state);
+            let out = f(&mut state);
+            self.settle(&mut state, &mut wakers);
+            out
+        };
+        wakers.wake();
+        out
+    }
+
+    #[inline]
     pub(super) fn release(&self, weight: usize) {
         if weight == 0 {
             return;
         }
-        let mut wakers = Wakers::default();
-        self.lock().release(weight, &mut wakers);
-        wakers.wake();
+        let mut word = self.word.load(Ordering::Relaxed);
+        while word & SLOW == 0 {
+            // `word >> SHIFT + weight <= limit <= MAX_PERMITS`: no overflow.
+            match self.word.compare_exchange_weak(
+                word,
+                word + (weight << SHIFT),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+        self.locked(|state| state.give_back(weight));
     }
 
     /// A forgotten permit leaves the limiter for good: the limit shrinks by
@@ -155,40 +271,79 @@ impl Inner {
         if weight == 0 {
             return;
         }
-        let mut wakers = Wakers::default();
-        {
-            let mut state = self.lock();
-            state.in_use = state.in_use.saturating_sub(weight);
-            let limit = state.limit.saturating_sub(weight);
-            state.set_limit(limit, &mut wakers);
-        }
-        wakers.wake();
+        self.locked(|state| {
+            if weight <= state.limit {
+                state.limit -= weight;
+            } else {
+                // `in_use == limit + debt` here (debt implies no reserve).
+                state.debt = state.debt.saturating_sub(weight - state.limit);
+                state.limit = 0;
+            }
+        });
     }
 
-    /// The decisions that need no waiting: `Ok(true)` granted, `Ok(false)`
-    /// must queue.
-    fn admit(&self, state: &mut State, weight: usize) -> Result<bool, AcquireError> {
-        if state.closed {
+    /// The part of an acquire that may need the books: `Ok(true)` granted,
+    /// `Ok(false)` queued (with `waker`, its key and cell stored in
+    /// `queued`), or an error decided at once.
+    #[inline(never)]
+    fn admit(
+        &self,
+        weight: usize,
+        waker: Option<&Waker>,
+        queued: &mut Option<(usize, Arc<Outcome>)>,
+    ) -> Result<bool, AcquireError> {
+        // (The callers tried the lock-free path already.)
+        let word = self.word.load(Ordering::Acquire);
+        if word & CLOSED != 0 {
             return Err(AcquireError::Closed(Closed::new()));
         }
-        if weight == 0 {
-            state.acquired += 1;
-            return Ok(true);
-        }
-        if weight > state.limit {
+        if weight > Limiter::MAX_PERMITS {
             return Err(AcquireError::TooMany {
                 requested: weight,
-                limit: state.limit,
+                limit: Limiter::MAX_PERMITS,
             });
         }
-        if state.queue.len() == 0 && weight <= state.free() {
-            state.take(weight);
+        if weight == 0 {
+            self.acquired_fast.fetch_add(1, Ordering::Relaxed);
             return Ok(true);
         }
-        Ok(false)
+        if waker.is_none() && word & SLOW == 0 {
+            // Nobody queues, no debt: simply not enough free right now.
+            return Err(AcquireError::NoneFree);
+        }
+        let mut wakers = Wakers::default();
+        let result = {
+            let mut state = self.lock();
+            if state.closed {
+                Err(AcquireError::Closed(Closed::new()))
+            } else if self.try_fast(weight) {
+                Ok(true)
+            } else {
+                self.lockdown(&mut state);
+                let result = if state.queue.len() == 0 && state.reserved >= weight {
+                    // `reserved > 0` implies no debt: we are the head.
+                    state.reserved -= weight;
+                    state.acquired += 1;
+                    Ok(true)
+                } else if let Some(waker) = waker {
+                    if state.queue.len() >= self.max_waiting {
+                        state.shed += 1;
+                        Err(AcquireError::Overloaded(Overloaded::new()))
+                    } else {
+                        *queued = Some(state.queue.push_back(weight, waker.clone()));
+                        Ok(false)
+                    }
+                } else {
+                    Err(AcquireError::NoneFree)
+                };
+                self.settle(&mut state, &mut wakers);
+                result
+            }
+        };
+        wakers.wake();
+        result
     }
 }
-
 /// Configures a [`Limiter`]; from [`Limiter::builder`].
 ///
 /// # Examples
@@ -206,9 +361,10 @@ pub struct LimiterBuilder {
 }
 
 impl LimiterBuilder {
-    /// How many permits may be held at once (default 1). Zero admits
-    /// nothing: every acquire of weight one or more fails with
-    /// [`AcquireError::TooMany`] until [`Limiter::set_limit`] raises it.
+    /// How many permits may be held at once (default 1), at most
+    /// [`Limiter::MAX_PERMITS`] (larger values are clamped to it). Zero is a
+    /// closed gate: acquires wait until [`Limiter::set_limit`] or
+    /// [`Limiter::add_permits`] opens it.
     ///
     /// ```
     /// let l = async_guard::limit::Limiter::builder().limit(4).build();
@@ -245,11 +401,15 @@ impl LimiterBuilder {
     /// assert_eq!(l.stats().limit, 1);
     /// ```
     pub fn build(self) -> Limiter {
+        let limit = self.limit.min(Limiter::MAX_PERMITS);
         Limiter {
             inner: Arc::new(Inner {
+                word: AtomicUsize::new(limit << SHIFT),
+                acquired_fast: AtomicU64::new(0),
                 state: Mutex::new(State {
-                    limit: self.limit,
-                    in_use: 0,
+                    limit,
+                    debt: 0,
+                    reserved: 0,
                     closed: false,
                     queue: Queue::default(),
                     acquired: 0,
@@ -264,6 +424,23 @@ impl LimiterBuilder {
 }
 
 impl Limiter {
+    /// The largest limit and the largest request a limiter accepts:
+    /// `usize::MAX >> 3` (2^61 - 1 on 64-bit targets). Limits above it are
+    /// clamped to it; a request above it can never be granted and fails at
+    /// once with [`AcquireError::TooMany`]. Every smaller request waits
+    /// until it fits, however small the limit is right now.
+    ///
+    /// ```
+    /// use async_guard::limit::{AcquireError, Limiter};
+    /// let l = Limiter::new(usize::MAX);
+    /// assert_eq!(l.stats().limit, Limiter::MAX_PERMITS);
+    /// assert!(matches!(
+    ///     l.try_acquire_many(Limiter::MAX_PERMITS + 1),
+    ///     Err(AcquireError::TooMany { .. })
+    /// ));
+    /// ```
+    pub const MAX_PERMITS: usize = usize::MAX >> 3;
+
     /// A limiter with `limit` permits and an unbounded wait queue.
     ///
     /// ```
@@ -303,10 +480,13 @@ impl Limiter {
     /// Waits for `weight` permits at once, in strict FIFO order with every
     /// other waiter (see the [module docs](super#fairness)).
     ///
-    /// Fails at once when the limiter is closed, when `weight` exceeds the
-    /// limit ([`AcquireError::TooMany`]) or when `max_waiting` callers already
-    /// wait ([`AcquireError::Overloaded`]). `weight == 0` succeeds at once
-    /// with an empty permit (unless closed).
+    /// A request larger than the current limit waits until the limit grows
+    /// (bound the wait with [`acquire_many_timeout`](Limiter::acquire_many_timeout)
+    /// or `max_waiting`). Fails at once when the limiter is closed, when
+    /// `weight` exceeds [`Limiter::MAX_PERMITS`] ([`AcquireError::TooMany`])
+    /// or when `max_waiting` callers already wait
+    /// ([`AcquireError::Overloaded`]). `weight == 0` succeeds at once with an
+    /// empty permit (unless closed).
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
@@ -348,11 +528,12 @@ impl Limiter {
     /// assert_eq!(limiter.try_acquire_many(3).unwrap().weight(), 3);
     /// ```
     pub fn try_acquire_many(&self, weight: usize) -> Result<Permit, AcquireError> {
-        let admitted = self.inner.admit(&mut self.inner.lock(), weight)?;
-        if admitted {
-            Ok(Permit::new(self.inner.clone(), weight))
-        } else {
-            Err(AcquireError::NoneFree)
+        if weight != 0 && self.inner.try_fast(weight) {
+            return Ok(Permit::new(self.inner.clone(), weight));
+        }
+        match self.inner.admit(weight, None, &mut None)? {
+            true => Ok(Permit::new(self.inner.clone(), weight)),
+            false => Err(AcquireError::NoneFree), // not reached: never queues
         }
     }
 
@@ -455,9 +636,12 @@ impl Limiter {
             let mut state = self.inner.lock();
             let newly = !state.closed;
             state.closed = true;
+            self.inner.word.fetch_or(CLOSED, Ordering::AcqRel);
+            self.inner.lockdown(&mut state);
             while let Some(key) = state.queue.front() {
                 wakers.push(state.queue.remove(key, Outcome::CLOSED));
             }
+            self.inner.settle(&mut state, &mut wakers);
             newly
         };
         wakers.wake();
@@ -473,14 +657,18 @@ impl Limiter {
     /// assert!(l.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.inner.lock().closed
+        self.inner.word.load(Ordering::Acquire) & CLOSED != 0
     }
 
-    /// Changes the limit at run time. Growing serves waiters at once.
-    /// Shrinking never revokes a held permit: while more are in use than the
-    /// new limit, releases are absorbed until the count is below it. Queued
-    /// waiters heavier than the new limit fail with
-    /// [`AcquireError::TooMany`] (they could never be served).
+    /// Changes the limit at run time (clamped to [`Limiter::MAX_PERMITS`]).
+    /// Growing serves waiters at once. Shrinking never revokes a held
+    /// permit: while more are in use than the new limit, releases are
+    /// absorbed until the count is below it. Queued waiters stay queued,
+    /// even those heavier than the new limit: they are served once it grows
+    /// again. `set_limit(0)` pauses admission (a closed gate, not
+    /// [`close`](Limiter::close)). Atomic with respect to
+    /// [`add_permits`](Limiter::add_permits) and
+    /// [`forget_permits`](Limiter::forget_permits).
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
@@ -495,20 +683,96 @@ impl Limiter {
     /// # });
     /// ```
     pub fn set_limit(&self, limit: usize) {
-        let mut wakers = Wakers::default();
-        self.inner.lock().set_limit(limit, &mut wakers);
-        wakers.wake();
+        let limit = limit.min(Self::MAX_PERMITS);
+        self.inner.locked(|state| state.resize(limit));
     }
 
-    /// Permits free right now (the limit minus those in use, or zero).
+    /// Raises the limit by `n` (saturating at [`Limiter::MAX_PERMITS`]),
+    /// serving waiters at once: tokio's and async-lock's `add_permits`,
+    /// e.g. to open a gate built with `Limiter::new(0)`. Atomic: two
+    /// concurrent calls never lose an update, and each is applied whole
+    /// with respect to [`set_limit`](Limiter::set_limit) and
+    /// [`forget_permits`](Limiter::forget_permits).
+    ///
+    /// ```
+    /// use async_guard::limit::Limiter;
+    /// # futures_lite::future::block_on(async {
+    /// let gate = Limiter::new(0);
+    /// let mut waiter = Box::pin(gate.acquire());
+    /// assert!(futures_lite::future::poll_once(waiter.as_mut()).await.is_none());
+    /// gate.add_permits(1);
+    /// assert_eq!(waiter.await.unwrap().weight(), 1);
+    /// assert_eq!(gate.stats().limit, 1);
+    /// # });
+    /// ```
+    pub fn add_permits(&self, n: usize) {
+        self.inner.locked(|state| {
+            let limit = state.limit.saturating_add(n).min(Self::MAX_PERMITS);
+            state.resize(limit);
+        });
+    }
+
+    /// Lowers the limit by up to `n` and returns by how much it actually
+    /// went down (`min(n, limit)`). Like a shrinking
+    /// [`set_limit`](Limiter::set_limit), it never revokes a held permit
+    /// (releases are absorbed until the books balance) and waiters stay
+    /// queued. Atomic with respect to [`add_permits`](Limiter::add_permits)
+    /// and `set_limit`.
     ///
     /// ```
     /// let l = async_guard::limit::Limiter::new(3);
-    /// let _p = l.try_acquire().unwrap();
-    /// assert_eq!(l.available(), 2);
+    /// let held = l.try_acquire().unwrap();
+    /// assert_eq!(l.forget_permits(2), 2);
+    /// assert_eq!(l.available(), 0);
+    /// assert_eq!(l.forget_permits(5), 1); // only 1 was left
+    /// assert_eq!(l.stats().limit, 0);
+    /// drop(held); // absorbed
+    /// assert_eq!(l.stats().in_use, 0);
+    /// ```
+    pub fn forget_permits(&self, n: usize) -> usize {
+        self.inner.locked(|state| {
+            let removed = n.min(state.limit);
+            state.resize(state.limit - removed);
+            removed
+        })
+    }
+
+    /// How many permits a newcomer could take right now: the free permits
+    /// if nobody queues, zero while anybody queues (FIFO: a newcomer waits
+    /// behind them, and the free permits are reserved for the queue head,
+    /// see [`LimiterStats::reserved`]) and zero once closed.
+    ///
+    /// ```
+    /// use async_guard::limit::Limiter;
+    /// # futures_lite::future::block_on(async {
+    /// let l = Limiter::new(8);
+    /// let held = l.try_acquire_many(2).unwrap();
+    /// assert_eq!(l.available(), 6);
+    /// let mut big = Box::pin(l.acquire_many(8)); // waits for all 8
+    /// assert!(futures_lite::future::poll_once(big.as_mut()).await.is_none());
+    /// assert_eq!(l.available(), 0); // the 6 free are kept for `big`
+    /// assert_eq!(l.stats().reserved, 6);
+    /// assert!(l.try_acquire().is_err());
+    /// drop(held);
+    /// assert_eq!(big.await.unwrap().weight(), 8);
+    /// # });
     /// ```
     pub fn available(&self) -> usize {
-        self.inner.lock().free()
+        let word = self.inner.word.load(Ordering::Acquire);
+        if word & CLOSED != 0 {
+            return 0;
+        }
+        if word & SLOW == 0 {
+            return word >> SHIFT;
+        }
+        // `SLOW` may be set only for the instant of a locked operation:
+        // ask the books.
+        let state = self.inner.lock();
+        if state.queue.len() == 0 && state.debt == 0 {
+            (self.inner.word.load(Ordering::Acquire) >> SHIFT) + state.reserved
+        } else {
+            0
+        }
     }
 
     /// A snapshot of the limiter's counters.
@@ -521,11 +785,17 @@ impl Limiter {
     /// ```
     pub fn stats(&self) -> LimiterStats {
         let state = self.inner.lock();
+        // Read under the lock, where only the lock-free paths change the
+        // word, and they keep `free + in_use` constant.
+        let free = self.inner.word.load(Ordering::Acquire) >> SHIFT;
+        let in_use = (state.limit + state.debt).saturating_sub(free + state.reserved);
+        let acquired_fast = self.inner.acquired_fast.load(Ordering::Relaxed);
         LimiterStats {
             limit: state.limit,
-            in_use: state.in_use,
+            in_use,
             waiting: state.queue.len(),
-            acquired: state.acquired,
+            reserved: state.reserved,
+            acquired: state.acquired.wrapping_add(acquired_fast),
             shed: state.shed,
             timed_out: state.timed_out,
             longest_wait: Duration::from_nanos(
@@ -558,9 +828,14 @@ pub struct LimiterStats {
     pub in_use: usize,
     /// Callers queued right now.
     pub waiting: usize,
+    /// Free permits that nobody but the queue may take: kept for the head
+    /// waiter, which needs more than are free (strict FIFO, no barging).
+    /// [`Limiter::available`] does not count them.
+    pub reserved: usize,
     /// Acquisitions granted so far, not permits: a weighted one counts
     /// once, so does an empty one (`acquire_many(0)`); a grant abandoned by
-    /// a dropped waiter is not counted.
+    /// a dropped waiter is not counted. (Counted on two counters read one
+    /// after the other: exact once the limiter is quiet.)
     pub acquired: u64,
     /// Requests shed with [`AcquireError::Overloaded`] so far.
     pub shed: u64,
@@ -611,56 +886,50 @@ impl Future for Acquire {
             return Poll::Pending;
         };
         let outcome = match &this.waiting {
-            None => {
-                let mut state = inner.lock();
-                match inner.admit(&mut state, this.weight) {
-                    Ok(true) => Ok(()),
-                    Err(e) => Err(e),
-                    Ok(false) if state.queue.len() >= inner.max_waiting => {
-                        state.shed += 1;
-                        Err(AcquireError::Overloaded(Overloaded::new()))
-                    }
-                    Ok(false) => {
-                        let cell = Arc::new(Outcome::default());
-                        let key =
-                            state
-                                .queue
-                                .push_back(this.weight, cx.waker().clone(), cell.clone());
-                        drop(state);
-                        this.waiting = Some((key, cell));
-                        this.queued_at = Some(Instant::now());
-                        return Poll::Pending;
-                    }
+            // The lock-free path inline, the rest out of line.
+            None if this.weight != 0 && inner.try_fast(this.weight) => Ok(()),
+            None => match inner.admit(this.weight, Some(cx.waker()), &mut this.waiting) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    this.queued_at = Some(now());
+                    return Poll::Pending;
                 }
-            }
+                Err(e) => Err(e),
+            },
             Some((key, cell)) => {
                 // The common case (woken because granted) takes no lock.
                 let mut outcome = cell.get();
                 if outcome == Outcome::WAITING {
-                    let mut state = inner.lock();
-                    outcome = cell.get(); // only changes under the lock
-                    if outcome == Outcome::WAITING {
-                        if let Some(node) = state.queue.node_mut(*key) {
-                            if !node.waker.will_wake(cx.waker()) {
-                                node.waker = cx.waker().clone();
+                    let old_waker = {
+                        let mut state = inner.lock();
+                        outcome = cell.get(); // only changes under the lock
+                        match state.queue.node_mut(*key) {
+                            Some(node)
+                                if outcome == Outcome::WAITING
+                                    && !node.waker.will_wake(cx.waker()) =>
+                            {
+                                Some(std::mem::replace(&mut node.waker, cx.waker().clone()))
                             }
+                            _ => None,
                         }
+                    };
+                    // Dropped after the lock is released: its drop may
+                    // release a permit of this limiter.
+                    drop(old_waker);
+                    if outcome == Outcome::WAITING {
                         return Poll::Pending;
                     }
                 }
                 match outcome {
                     Outcome::GRANTED => Ok(()),
-                    Outcome::CLOSED => Err(AcquireError::Closed(Closed::new())),
-                    _ => Err(AcquireError::TooMany {
-                        requested: this.weight,
-                        limit: inner.lock().limit,
-                    }),
+                    _ => Err(AcquireError::Closed(Closed::new())),
                 }
             }
         };
         this.waiting = None;
         if let (Ok(()), Some(at)) = (&outcome, this.queued_at) {
-            let waited = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let waited = now().saturating_duration_since(at);
+            let waited = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
             inner
                 .longest_wait_nanos
                 .fetch_max(waited, Ordering::Relaxed);
@@ -684,15 +953,22 @@ impl Drop for Acquire {
             let mut state = inner.lock();
             // Read under the lock, where it can no longer change.
             match cell.get() {
-                // Left the queue: if it was the head, the next may fit now.
+                // Left the queue: if it was the head, the next may fit now;
+                // if it was the last, the reserve goes back to newcomers.
+                // Its waker joins the others, dropped after the unlock.
                 Outcome::WAITING => {
-                    state.queue.remove(key, Outcome::CLOSED);
-                    state.grant_waiters(&mut wakers);
+                    inner.lockdown(&mut state);
+                    let own = state.queue.remove(key, Outcome::CLOSED);
+                    inner.settle(&mut state, &mut wakers);
+                    drop(state);
+                    drop(own);
                 }
                 // Granted but never collected: hand the permits on.
                 Outcome::GRANTED => {
                     state.acquired = state.acquired.saturating_sub(1);
-                    state.release(self.weight, &mut wakers);
+                    inner.lockdown(&mut state);
+                    state.give_back(self.weight);
+                    inner.settle(&mut state, &mut wakers);
                 }
                 _ => {}
             }

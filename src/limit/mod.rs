@@ -14,7 +14,7 @@
 //! | `await asyncio.wait_for(sem.acquire(), 2)` | [`Limiter::acquire_timeout`] |
 //! | `gather(*tasks)` under a semaphore | [`gather`]`(3, tasks)`, [`try_gather`] |
 //! | semaphore inside an `async for` | [`StreamExt::map_limited`](crate::StreamExt::map_limited) |
-//! | (none) | [`Limiter::acquire_many`] (weights), [`max_waiting`](LimiterBuilder::max_waiting) (shedding), [`Limiter::close`], [`Limiter::set_limit`] |
+//! | (none) | [`Limiter::acquire_many`] (weights), [`max_waiting`](LimiterBuilder::max_waiting) (shedding), [`Limiter::close`], [`Limiter::set_limit`], [`Limiter::add_permits`], [`Limiter::forget_permits`] |
 //!
 //! ```
 //! use std::time::Duration;
@@ -50,19 +50,13 @@
 //! free ([`try_acquire`](Limiter::try_acquire) fails in that case).
 //!
 //! Hand-off also costs throughput under heavy contention: every release
-//! wakes the next waiter (one more task switch per acquisition) instead of
+//! to a waiter wakes it (one more task switch per acquisition) instead of
 //! letting the running task re-acquire at once. `benches/limit.rs` measures
-//! it against `async_lock::Semaphore`, which lets newcomers barge: with
-//! 1000 tasks on 8 permits on a 2-thread executor and a critical section
-//! that is nothing but one `yield_now` (the worst case: pure scheduling),
-//! the limiter reaches about 0.55-0.6x the semaphore's throughput; with a
-//! few microseconds of real work in the critical section the gap shrinks
-//! (0.6x to parity, noisy). What fairness buys is the wait distribution:
-//! the semaphore serves most acquisitions at once (p50 about 70 ns) and
-//! leaves the losers a long tail, the limiter serves everyone in turn (p50
-//! about 0.5 ms, p99 within about 3x of p50 in the same run). Uncontended,
-//! an acquire + release costs about the same as `acquire_arc` (one mutex
-//! round trip each way, no allocation).
+//! it against `async_lock::Semaphore`, which lets newcomers barge, in the
+//! same group (figures: `BENCHMARKS.md`). What fairness buys is the wait
+//! distribution: everyone is served in turn, nobody loses every race.
+//! Uncontended (nobody queues), an acquire and a release are one
+//! compare-and-swap each on an atomic word, no lock and no allocation.
 //!
 //! # Load shedding, closing, resizing
 //!
@@ -72,18 +66,35 @@
 //! - [`close`](Limiter::close): every queued waiter wakes with
 //!   [`AcquireError::Closed`], later acquires fail at once; permits already
 //!   held keep working and come back normally.
-//! - [`set_limit`](Limiter::set_limit): growing serves waiters at once;
-//!   shrinking never revokes a held permit, the surplus is absorbed as
-//!   permits are released.
+//! - [`set_limit`](Limiter::set_limit), and relative to the current limit
+//!   [`add_permits`](Limiter::add_permits) and
+//!   [`forget_permits`](Limiter::forget_permits) (each atomic with respect
+//!   to the others): growing serves waiters at once; shrinking never
+//!   revokes a held permit, the surplus is absorbed as permits are
+//!   released; queued waiters stay queued.
 //!
 //! # Edge cases
 //!
-//! - A request for more permits than the limit (including any request on a
-//!   limiter whose limit is 0) fails at once with [`AcquireError::TooMany`]
-//!   instead of hanging forever; so does a queued waiter when `set_limit`
-//!   shrinks the limit below its weight.
+//! - A limit of 0 is a closed gate, as with tokio's and async-lock's
+//!   `Semaphore::new(0)` and Trio's `total_tokens = 0`: `Limiter::new(0)`
+//!   parks acquirers until [`add_permits`](Limiter::add_permits) or
+//!   [`set_limit`](Limiter::set_limit) opens it, and `set_limit(0)` pauses
+//!   admission: queued waiters stay queued (they are not failed), held
+//!   permits are absorbed as they come back.
+//! - A weighted request above the *current* limit waits until the limit
+//!   grows enough (and, FIFO, everyone behind it waits too). Only a request
+//!   above [`Limiter::MAX_PERMITS`] (`usize::MAX >> 3`), which no limiter
+//!   can ever hold, fails at once with [`AcquireError::TooMany`]. Bound the
+//!   wait with [`acquire_timeout`](Limiter::acquire_many_timeout) or
+//!   [`max_waiting`](LimiterBuilder::max_waiting).
+//! - Limits above `MAX_PERMITS` (`Limiter::new(usize::MAX)`, `set_limit`,
+//!   `add_permits`) are clamped to it; nothing overflows.
+//!   `forget_permits(n)` removes at most the whole limit and says how many
+//!   it removed.
+//! - [`available`](Limiter::available) is what a newcomer could take right
+//!   now: 0 while anybody queues (free permits are then reserved for the
+//!   head, see [`LimiterStats::reserved`]) and 0 once closed.
 //! - `acquire_many(0)` succeeds at once with an empty permit (unless closed).
-//! - `usize::MAX` limits and weights work; counts never overflow.
 //! - [`Permit::forget`] removes the permits from the limiter for good (the
 //!   limit shrinks by the weight).
 //! - `gather(0, ..)` and `map_limited(0, ..)` behave like a limit of 1.
@@ -96,7 +107,10 @@
 //! next waiter is served at once. A waiter dropped *after* permits were
 //! granted to it but before it collected them (the race that broke
 //! asyncio's semaphore, CPython issues 90155 and 93222) hands them on to the
-//! next waiter. `acquire_timeout` firing in the same instant as a grant is
+//! next waiter. A waker is never dropped or woken while the limiter's lock
+//! is held, so a waker whose drop releases a permit of the same limiter
+//! (the waker of a task that holds one) cannot deadlock it.
+//! `acquire_timeout` firing in the same instant as a grant is
 //! the same race and is handled the same way. Dropping a [`Gather`],
 //! [`TryGather`] or [`MapLimited`] drops the futures it runs (and the
 //! permits they hold).

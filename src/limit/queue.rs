@@ -4,14 +4,14 @@
 //! without `unsafe` and without a reallocation per waiter once warm.
 //!
 //! Only waiting nodes live here. A node leaves the queue when it is granted,
-//! closed, rejected (the limit shrank) or dropped; the outcome is published
+//! closed or dropped; the outcome is published
 //! in the waiter's own [`Outcome`] cell, which the waiting future reads
 //! without taking the limiter's lock.
 
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::atomic::{AtomicU8, Ordering, fence};
 
 /// How a wait ended, shared between the queue and the waiting future.
 /// Written only under the limiter's lock; read with or without it.
@@ -22,10 +22,9 @@ impl Outcome {
     pub(super) const WAITING: u8 = 0;
     /// Its permits were handed over; `in_use` already counts them.
     pub(super) const GRANTED: u8 = 1;
-    /// The limiter was closed while it waited.
+    /// The limiter was closed while it waited (also the mark of a waiter
+    /// that left the queue because it was dropped).
     pub(super) const CLOSED: u8 = 2;
-    /// The limit shrank below its weight while it waited.
-    pub(super) const TOO_MANY: u8 = 3;
 
     pub(super) fn get(&self) -> u8 {
         self.0.load(Ordering::Acquire)
@@ -48,7 +47,12 @@ pub(super) struct Node {
 #[derive(Debug)]
 enum Slot {
     Used(Node),
-    Free { next_free: Option<usize> },
+    /// A free slot keeps the outcome cell of its last waiter, to be reused
+    /// (no allocation per wait) once that waiter let go of it.
+    Free {
+        next_free: Option<usize>,
+        cell: Option<Arc<Outcome>>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +74,7 @@ impl Queue {
         self.head
     }
 
+    #[cfg(test)]
     pub(super) fn next_of(&self, key: usize) -> Option<usize> {
         self.node(key).and_then(|n| n.next)
     }
@@ -88,40 +93,52 @@ impl Queue {
         }
     }
 
-    /// Appends a waiter and returns its key.
-    pub(super) fn push_back(
-        &mut self,
-        weight: usize,
-        waker: Waker,
-        outcome: Arc<Outcome>,
-    ) -> usize {
-        let node = Node {
-            weight,
-            waker,
-            outcome,
-            prev: self.tail,
-            next: None,
-        };
+    /// Appends a waiter and returns its key and its outcome cell (a fresh
+    /// one, or a recycled one that nobody else holds any more).
+    pub(super) fn push_back(&mut self, weight: usize, waker: Waker) -> (usize, Arc<Outcome>) {
+        let mut recycled = None;
         let key = match self.free {
             Some(key) => {
-                if let Some(Slot::Free { next_free }) = self.slots.get(key) {
+                if let Some(Slot::Free { next_free, cell }) = self.slots.get_mut(key) {
                     self.free = *next_free;
+                    recycled = cell.take();
                 }
-                self.slots[key] = Slot::Used(node);
                 key
             }
             None => {
-                self.slots.push(Slot::Used(node));
+                self.slots.push(Slot::Free {
+                    next_free: None,
+                    cell: None,
+                });
                 self.slots.len() - 1
             }
         };
+        // Only clones made under the limiter's lock exist, so a count of
+        // one cannot grow behind our back: the previous waiter is gone.
+        let outcome = match recycled {
+            Some(cell) if Arc::strong_count(&cell) == 1 => {
+                // Pairs with the old waiter's release of its reference: its
+                // last read of the cell happens before our reset.
+                fence(Ordering::Acquire);
+                cell.set(Outcome::WAITING);
+                cell
+            }
+            _ => Arc::default(),
+        };
+        self.slots[key] = Slot::Used(Node {
+            weight,
+            waker,
+            outcome: outcome.clone(),
+            prev: self.tail,
+            next: None,
+        });
         match self.tail.and_then(|t| self.node_mut(t)) {
             Some(tail) => tail.next = Some(key),
             None => self.head = Some(key),
         }
         self.tail = Some(key);
         self.len += 1;
-        key
+        (key, outcome)
     }
 
     /// Takes a waiter out of the queue, publishing `outcome` to it, and
@@ -134,20 +151,31 @@ impl Queue {
             &mut self.slots[key],
             Slot::Free {
                 next_free: self.free,
+                cell: None,
             },
         );
         let Slot::Used(node) = slot else { return None };
-        self.free = Some(key);
-        match node.prev.and_then(|p| self.node_mut(p)) {
-            Some(p) => p.next = node.next,
-            None => self.head = node.next,
+        node.outcome.set(outcome);
+        let Node {
+            waker,
+            outcome: cell,
+            prev,
+            next,
+            ..
+        } = node;
+        if let Slot::Free { cell: kept, .. } = &mut self.slots[key] {
+            *kept = Some(cell);
         }
-        match node.next.and_then(|n| self.node_mut(n)) {
-            Some(n) => n.prev = node.prev,
-            None => self.tail = node.prev,
+        self.free = Some(key);
+        match prev.and_then(|p| self.node_mut(p)) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match next.and_then(|n| self.node_mut(n)) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
         }
         self.len -= 1;
-        node.outcome.set(outcome);
         if self.len == 0 && self.slots.len() > 1024 {
             // A burst of waiters is over: give the memory back.
             self.slots = Vec::new();
@@ -155,7 +183,7 @@ impl Queue {
             self.head = None;
             self.tail = None;
         }
-        Some(node.waker)
+        Some(waker)
     }
 }
 
@@ -180,16 +208,14 @@ mod tests {
     #[test]
     fn push_remove_keep_order_and_publish_outcomes() {
         let mut q = Queue::default();
-        let cells: Vec<Arc<Outcome>> = (0..5).map(|_| Arc::default()).collect();
-        let keys: Vec<usize> = (0..5)
-            .map(|i| q.push_back(i + 1, waker(), cells[i].clone()))
-            .collect();
+        let (keys, cells): (Vec<usize>, Vec<Arc<Outcome>>) =
+            (0..5).map(|i| q.push_back(i + 1, waker())).unzip();
         assert_eq!(order(&q), [1, 2, 3, 4, 5]);
         assert!(q.remove(keys[2], Outcome::GRANTED).is_some());
         assert_eq!(cells[2].get(), Outcome::GRANTED);
         assert_eq!(order(&q), [1, 2, 4, 5]);
         q.remove(keys[0], Outcome::CLOSED);
-        q.remove(keys[4], Outcome::TOO_MANY);
+        q.remove(keys[4], Outcome::CLOSED);
         assert_eq!(order(&q), [2, 4]);
         assert_eq!(q.len(), 2);
         assert_eq!(cells[1].get(), Outcome::WAITING);
@@ -197,10 +223,21 @@ mod tests {
         q.remove(keys[3], Outcome::CLOSED);
         assert_eq!(q.len(), 0);
         assert_eq!(q.front(), None);
-        // Slots are reused; removing twice is harmless.
-        let k = q.push_back(9, waker(), Arc::default());
+        // Slots are reused; a cell still held by its old waiter is not.
+        let (k, cell) = q.push_back(9, waker());
         assert!(k < 5);
-        assert_eq!(order(&q), [9]);
+        assert!(!cells.iter().any(|c| Arc::ptr_eq(c, &cell)));
+        assert_eq!(cell.get(), Outcome::WAITING);
+        assert!(q.remove(k, Outcome::GRANTED).is_some());
+        drop(cell); // the waiter let go: the next waiter in this slot reuses it
+        let (k2, again) = q.push_back(8, waker());
+        assert_eq!(k2, k);
+        assert_eq!(again.get(), Outcome::WAITING);
+        assert_eq!(Arc::strong_count(&again), 2);
+        // Removing twice is harmless.
+        drop(again);
+        let k = k2;
+        assert_eq!(order(&q), [8]);
         assert!(q.remove(k, Outcome::CLOSED).is_some());
         assert!(q.remove(k, Outcome::CLOSED).is_none());
     }
@@ -208,9 +245,7 @@ mod tests {
     #[test]
     fn memory_is_returned_after_a_burst() {
         let mut q = Queue::default();
-        let keys: Vec<usize> = (0..2000)
-            .map(|w| q.push_back(w, waker(), Arc::default()))
-            .collect();
+        let keys: Vec<usize> = (0..2000).map(|w| q.push_back(w, waker()).0).collect();
         for k in keys {
             q.remove(k, Outcome::CLOSED);
         }

@@ -150,10 +150,15 @@ impl<F: Future> Running<F> {
         {
             let mut ready = self.shared.lock();
             if ready.woken.is_empty() {
-                match &ready.parent {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => ready.parent = Some(cx.waker().clone()),
-                }
+                let old = match &ready.parent {
+                    Some(w) if w.will_wake(cx.waker()) => None,
+                    _ => ready.parent.replace(cx.waker().clone()),
+                };
+                // The replaced waker is dropped after the lock is released:
+                // its drop may run user code that wakes a child (and so
+                // takes this lock).
+                drop(ready);
+                drop(old);
                 return Progress::Idle;
             }
             std::mem::swap(&mut self.batch, &mut ready.woken);
