@@ -82,7 +82,7 @@ fn main() -> Result<(), async_guard::Error> {
             println!("{line}");
         }
         let stats = limiter.stats();
-        println!("served {}, shed {}", stats.acquired, stats.shed);
+        println!("served {}, shed {}", stats.acquired, stats.rejected);
         Ok(())
     })
 }

@@ -160,7 +160,7 @@
 //! | target | level | message | fields |
 //! |---|---|---|---|
 //! | `async_guard::limit` | `WARN` | `load shed` | `limit`, `waiting` |
-//! | `async_guard::limit` | `DEBUG` | `acquire timed out` | `weight`, `waited_ms` |
+//! | `async_guard::limit` | `DEBUG` | `acquire timed out` | `timed_out_after` |
 //! | `async_guard::offload` | `WARN` | `pool queue full` | `pool`, `waiting` |
 //! | `async_guard::reaper` | `INFO` | `task reaped` | `reaper`, `task`, `idle_ms` |
 //! | `async_guard::shield` | `ERROR` | `shielded work panicked` | `set` |

@@ -267,7 +267,7 @@ fn max_waiting_sheds_at_once() {
         let err = limiter.acquire().await.unwrap_err();
         assert!(err.is_overloaded());
         assert!(matches!(Error::from(err), Error::Limit(e) if e.is_overloaded()));
-        assert_eq!(limiter.stats().shed, 1);
+        assert_eq!(limiter.stats().rejected, 1);
         drop(a); // room again
         let _c = queued(&limiter, 1);
         drop(b);

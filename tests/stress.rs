@@ -218,7 +218,7 @@ fn limit_stress(threads: usize) {
         let s = limiter.stats();
         assert_eq!((s.in_use, s.waiting), (0, 0), "{s:?}");
         assert_eq!(s.acquired, acquired.load(SeqCst), "{s:?}");
-        assert_eq!(s.shed, shed.load(SeqCst), "{s:?}");
+        assert_eq!(s.rejected, shed.load(SeqCst), "{s:?}");
         assert_eq!(s.timed_out, timed_out.load(SeqCst), "{s:?}");
         assert!(ran.load(SeqCst) > 0 && s.acquired > 0);
         assert!(limiter.try_acquire_many(LIMIT).is_ok(), "permits leaked");

@@ -58,9 +58,9 @@ fn recorded(body: impl FnOnce()) -> Vec<String> {
 
 #[test]
 fn reaped_tasks_stalls_and_full_queues_are_reported() {
+    let clock = TestClock::new();
+    clock.set_auto_advance(true);
     let lines = recorded(|| {
-        let clock = TestClock::new();
-        clock.set_auto_advance(true);
         clock.block_on(async {
             let reaper = async_guard::Reaper::new(Duration::from_secs(5));
             let idle = reaper.track("idle-session", |_| std::future::pending::<()>());
@@ -85,6 +85,17 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
         assert!(pool.try_run(|| ()).is_err());
         tx.send(()).unwrap();
         futures_lite::future::block_on(busy);
+
+        let limiter = async_guard::Limiter::builder()
+            .limit(1)
+            .max_waiting(0)
+            .build();
+        let _held = limiter.try_acquire().unwrap();
+        let shed = futures_lite::future::block_on(limiter.acquire());
+        assert!(shed.is_err());
+        let gate = async_guard::Limiter::new(0); // nothing free: waits, then times out
+        let timed_out = clock.block_on(gate.acquire_timeout(Duration::from_secs(1)));
+        assert!(timed_out.is_err());
     });
     let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
     assert!(
@@ -96,4 +107,6 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
     );
     assert!(has("async_guard::budget: stall detected"), "{lines:#?}");
     assert!(has("async_guard::offload: pool queue full"), "{lines:#?}");
+    assert!(has("async_guard::limit: load shed"), "{lines:#?}");
+    assert!(has("async_guard::limit: acquire timed out"), "{lines:#?}");
 }

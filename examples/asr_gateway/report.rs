@@ -152,7 +152,7 @@ impl Report {
         self.cures = vec![
             format!(
                 "limit   : limit {}, acquired {}, shed {}, timed out waiting {}, longest wait {:.1?}",
-                l.limit, l.acquired, l.shed, l.timed_out, l.longest_wait
+                l.limit, l.acquired, l.rejected, l.timed_out, l.longest_wait
             ),
             format!(
                 "offload : {} threads, {} recognisers built, busiest queue {}, panicked {}",

@@ -24,6 +24,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::AcquireError;
+use super::futures::{AcquireTimeout, Run};
 use super::permit::Permit;
 use super::queue::{Outcome, Queue};
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -91,7 +92,7 @@ struct State {
     queue: Queue,
     /// Acquisitions granted under the lock (the rest: `acquired_fast`).
     acquired: u64,
-    shed: u64,
+    rejected: u64,
     timed_out: u64,
 }
 
@@ -166,6 +167,11 @@ impl State {
 }
 
 impl Inner {
+    /// Counts an acquire that timed out (see `AcquireTimeout`).
+    pub(super) fn note_timed_out(&self) {
+        self.lock().timed_out += 1;
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code that can panic runs under the lock; recover anyway.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -327,7 +333,9 @@ impl Inner {
                     Ok(true)
                 } else if let Some(waker) = waker {
                     if state.queue.len() >= self.max_waiting {
-                        state.shed += 1;
+                        state.rejected += 1;
+                        crate::trace::event!("async_guard::limit", WARN, "load shed";
+                            limit = state.limit, waiting = state.queue.len());
                         Err(AcquireError::Overloaded(Overloaded::new()))
                     } else {
                         *queued = Some(state.queue.push_back(weight, waker.clone()));
@@ -386,7 +394,7 @@ impl LimiterBuilder {
     /// let l = Limiter::builder().limit(1).max_waiting(0).build();
     /// let _held = l.acquire().await.unwrap();
     /// assert!(l.acquire().await.unwrap_err().is_overloaded());
-    /// assert_eq!(l.stats().shed, 1);
+    /// assert_eq!(l.stats().rejected, 1);
     /// # });
     /// ```
     pub fn max_waiting(mut self, max_waiting: usize) -> Self {
@@ -413,7 +421,7 @@ impl LimiterBuilder {
                     closed: false,
                     queue: Queue::default(),
                     acquired: 0,
-                    shed: 0,
+                    rejected: 0,
                     timed_out: 0,
                 }),
                 max_waiting: self.max_waiting,
@@ -553,10 +561,7 @@ impl Limiter {
     /// # drop(held);
     /// # });
     /// ```
-    pub fn acquire_timeout(
-        &self,
-        duration: Duration,
-    ) -> impl Future<Output = Result<Permit, AcquireError>> + Send + use<> {
+    pub fn acquire_timeout(&self, duration: Duration) -> AcquireTimeout {
         self.acquire_many_timeout(1, duration)
     }
 
@@ -571,24 +576,9 @@ impl Limiter {
     /// assert_eq!(p.weight(), 4);
     /// # });
     /// ```
-    pub fn acquire_many_timeout(
-        &self,
-        weight: usize,
-        duration: Duration,
-    ) -> impl Future<Output = Result<Permit, AcquireError>> + Send + use<> {
-        let inner = self.inner.clone();
-        let acquire = self.acquire_many(weight);
-        async move {
-            match crate::time::timeout(duration, acquire).await {
-                Ok(result) => result,
-                Err(elapsed) => {
-                    // The dropped `Acquire` already handed on any permits
-                    // granted in the same instant.
-                    inner.lock().timed_out += 1;
-                    Err(AcquireError::Elapsed(elapsed))
-                }
-            }
-        }
+    pub fn acquire_many_timeout(&self, weight: usize, duration: Duration) -> AcquireTimeout {
+        let acquire = crate::time::timeout(duration, self.acquire_many(weight));
+        AcquireTimeout::new(acquire, self.inner.clone())
     }
 
     /// Acquires one permit, runs `future` while holding it, releases it:
@@ -602,15 +592,8 @@ impl Limiter {
     /// assert_eq!(limiter.available(), 2);
     /// # });
     /// ```
-    pub fn run<F: Future>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = Result<F::Output, AcquireError>> + use<F> {
-        let acquire = self.acquire();
-        async move {
-            let _permit = acquire.await?;
-            Ok(future.await)
-        }
+    pub fn run<F: Future>(&self, future: F) -> Run<F> {
+        Run::new(self.acquire(), future)
     }
 
     /// Closes the limiter: every queued waiter wakes with
@@ -796,7 +779,7 @@ impl Limiter {
             waiting: state.queue.len(),
             reserved: state.reserved,
             acquired: state.acquired.wrapping_add(acquired_fast),
-            shed: state.shed,
+            rejected: state.rejected,
             timed_out: state.timed_out,
             longest_wait: Duration::from_nanos(
                 self.inner.longest_wait_nanos.load(Ordering::Relaxed),
@@ -838,7 +821,7 @@ pub struct LimiterStats {
     /// after the other: exact once the limiter is quiet.)
     pub acquired: u64,
     /// Requests shed with [`AcquireError::Overloaded`] so far.
-    pub shed: u64,
+    pub rejected: u64,
     /// `acquire_timeout` calls that ran out of time so far.
     pub timed_out: u64,
     /// The longest time a caller waited in the queue, from queueing until

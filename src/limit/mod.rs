@@ -62,7 +62,7 @@
 //!
 //! - [`max_waiting(m)`](LimiterBuilder::max_waiting): when `m` callers
 //!   already wait, the next one gets [`AcquireError::Overloaded`] at once
-//!   and is counted in [`LimiterStats::shed`]; it is never queued.
+//!   and is counted in [`LimiterStats::rejected`]; it is never queued.
 //! - [`close`](Limiter::close): every queued waiter wakes with
 //!   [`AcquireError::Closed`], later acquires fail at once; permits already
 //!   held keep working and come back normally.
@@ -124,6 +124,7 @@
 //! semaphore has FIFO and weights but no close. None bounds a `gather`.
 
 mod error;
+pub mod futures;
 mod gather;
 mod limiter;
 mod permit;
@@ -132,7 +133,8 @@ mod running;
 mod stream;
 
 pub use error::AcquireError;
+pub use futures::{Acquire, AcquireTimeout, Run};
 pub use gather::{Gather, TryGather, gather, try_gather};
-pub use limiter::{Acquire, Limiter, LimiterBuilder, LimiterStats};
+pub use limiter::{Limiter, LimiterBuilder, LimiterStats};
 pub use permit::Permit;
 pub use stream::MapLimited;
