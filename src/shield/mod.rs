@@ -114,6 +114,7 @@
 mod background;
 mod handle;
 mod set;
+mod track;
 
 use std::fmt;
 use std::future::Future;
@@ -122,6 +123,7 @@ use std::time::Duration;
 
 pub use handle::Shielded;
 pub use set::{BoxedWork, DrainReport, ShieldSet, ShieldStats};
+pub use track::TrackedFuture;
 
 /// The process-wide set behind [`shield`], [`drain`] and [`stats`].
 fn default_set() -> &'static ShieldSet {

@@ -3,16 +3,19 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::handle::{Payload, Shielded, pair, run_work};
+use event_listener::Event;
+
+use super::handle::{Payload, Shielded, Work};
+use super::track::TrackedFuture;
 use super::{Expired, background};
 use crate::Closed;
-use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use crate::sync::{Mutex, lock};
 
 /// A boxed unit future, what a user spawner receives; see
 /// [`ShieldSet::with_spawner`].
@@ -37,111 +40,155 @@ enum Spawner {
     Custom(Arc<SpawnFn>),
 }
 
-/// Keeps a counter on cache lines of its own.
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
+/// The `closed` bit of [`SetInner::state`].
+const CLOSED: u64 = 1;
+/// One piece of work in flight, in [`SetInner::state`].
+const ONE: u64 = 2;
 
-/// The counters, laid out for the hot path: starting work writes only
-/// `started`, ending it normally writes only `ended` (and reads `rare`), so
-/// the starting and the executing threads never fight over a cache line.
-/// Everything else is derived: in flight = started - ended, completed =
-/// ended minus the other outcomes.
-#[derive(Default)]
-struct Counters {
-    started: Padded<AtomicU64>,
-    ended: Padded<AtomicU64>,
-    /// Counted directly, not derived from `ended` minus the other outcomes:
-    /// two separate loads of moving counters can be arbitrarily far apart
-    /// (a preempted reader), and the derived value then goes backwards.
-    completed: Padded<AtomicU64>,
-    rare: Padded<Rare>,
+/// How a piece of work (or a tracked future) ended.
+#[derive(Clone, Copy)]
+pub(crate) enum End {
+    Completed,
+    Panicked,
+    Expired,
+    Lost,
 }
 
-#[derive(Default)]
-struct Rare {
+pub(crate) struct SetInner {
+    spawner: Spawner,
+    /// Work in flight times two, plus the [`CLOSED`] bit: admission checks
+    /// the bit and counts in one compare-and-swap, so a refused piece of
+    /// work is never in flight, and an accepted one is seen by any drain
+    /// that starts after the `close`.
+    state: AtomicU64,
+    /// Notified when the count of work in flight reaches zero.
+    idle: Event,
+    // The statistics: plain counters, off the admission protocol.
+    shielded: AtomicU64,
+    tracked: AtomicU64,
+    completed: AtomicU64,
     panicked: AtomicU64,
     unobserved_panics: AtomicU64,
     expired: AtomicU64,
     lost: AtomicU64,
     refused: AtomicU64,
     abandoned: AtomicU64,
-    /// Whether some drain is registered in `drainers` (read at every end).
-    drain_waiting: AtomicBool,
-}
-
-pub(crate) struct SetInner {
-    spawner: Spawner,
-    closed: AtomicBool,
-    counters: Counters,
-    /// Drains waiting for nothing to be in flight: (id, waker).
-    drainers: Mutex<Vec<(u64, Waker)>>,
-    next_drainer: AtomicU64,
     hook: Mutex<Option<Arc<PanicHook>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl SetInner {
-    fn rare(&self) -> &Rare {
-        &self.counters.rare.0
+    /// Counts one more piece of work in flight, unless the set is closed.
+    fn admit(&self) -> Result<(), Closed> {
+        let mut cur = self.state.load(SeqCst);
+        loop {
+            if cur & CLOSED != 0 {
+                self.refused.fetch_add(1, Relaxed);
+                return Err(Closed::new());
+            }
+            match self
+                .state
+                .compare_exchange_weak(cur, cur + ONE, SeqCst, SeqCst)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
     }
 
-    pub(crate) fn count_completed(&self) {
-        self.counters.completed.0.fetch_add(1, SeqCst);
+    /// One piece of work ended: its outcome is counted, then it leaves the
+    /// count in flight (so a drain that saw zero also sees the outcome), and
+    /// the drains are woken when it was the last.
+    fn end(&self, end: End) {
+        let counter = match end {
+            End::Completed => &self.completed,
+            End::Panicked => &self.panicked,
+            End::Expired => &self.expired,
+            End::Lost => &self.lost,
+        };
+        counter.fetch_add(1, Relaxed);
+        let before = self.state.fetch_sub(ONE, SeqCst);
+        if before >> 1 == 1 {
+            // Pairs with the point in `idle`: a drain that registered before
+            // this decrement is notified, one that registers after sees zero.
+            crate::sync::seqcst_point();
+            self.idle.notify(usize::MAX);
+        }
     }
 
-    pub(crate) fn count_panicked(&self) {
-        self.rare().panicked.fetch_add(1, SeqCst);
+    fn in_flight(&self) -> u64 {
+        self.state.load(SeqCst) >> 1
     }
 
-    pub(crate) fn count_expired(&self) {
-        self.rare().expired.fetch_add(1, SeqCst);
-    }
-
-    pub(crate) fn count_lost(&self) {
-        self.rare().lost.fetch_add(1, SeqCst);
+    /// Hands unfinished work to the set's executor. A user spawner that
+    /// panics drops the work (it counts as lost); the panic goes no
+    /// further, since this runs in a handle's `Drop`.
+    pub(crate) fn spawn(&self, work: BoxedWork) {
+        match &self.spawner {
+            Spawner::Background => background::spawn(work),
+            Spawner::Custom(spawn) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| spawn(work)));
+            }
+        }
     }
 
     /// A panic nobody will see through a handle: count it, hand it to the
     /// hook (a panicking hook is contained), or drop it.
     pub(crate) fn unobserved_panic(&self, panic: Payload) {
-        self.rare().unobserved_panics.fetch_add(1, SeqCst);
+        self.unobserved_panics.fetch_add(1, Relaxed);
         let hook = lock(&self.hook).clone();
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _ = catch_unwind(AssertUnwindSafe(move || {
             if let Some(hook) = hook {
                 hook(panic);
             }
         }));
     }
 
-    /// Work started and not ended. `ended` is read first: every end is
-    /// preceded by its start, so this never underflows.
-    fn in_flight(&self) -> u64 {
-        let ended = self.counters.ended.0.load(SeqCst);
-        let started = self.counters.started.0.load(SeqCst);
-        started.saturating_sub(ended)
+    /// Resolves once nothing is in flight.
+    async fn idle(&self) {
+        loop {
+            if self.in_flight() == 0 {
+                return;
+            }
+            let listener = self.idle.listen();
+            crate::sync::seqcst_point();
+            // Registered before this second look: the last `end` either is
+            // seen here or notifies the listener.
+            if self.in_flight() == 0 {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// One piece of work's (or one tracked future's) place in the set's count
+/// in flight. The outcome is recorded when the work ends and applied when
+/// the ticket is dropped; a ticket dropped with nothing recorded (the work
+/// was dropped before its end) counts as lost. So every admitted piece of
+/// work leaves the count exactly once, whoever drops it.
+pub(crate) struct Ticket {
+    set: Arc<SetInner>,
+    end: Option<End>,
+}
+
+impl Ticket {
+    pub(crate) fn set(&self) -> &Arc<SetInner> {
+        &self.set
     }
 
-    /// One piece of work ended (its outcome counter, if any, is already
-    /// updated); wakes the drains when nothing is left in flight.
-    pub(crate) fn finish_one(&self) {
-        self.counters.ended.0.fetch_add(1, SeqCst);
-        crate::sync::seqcst_point();
-        // Pairs with `Idle::poll`, which sets the flag before its own last
-        // look at the counters: one of the two sees the other.
-        if self.rare().drain_waiting.load(SeqCst) && self.in_flight() == 0 {
-            let waiting = {
-                let mut drainers = lock(&self.drainers);
-                self.rare().drain_waiting.store(false, SeqCst);
-                std::mem::take(&mut *drainers)
-            };
-            for (_, waker) in waiting {
-                waker.wake();
-            }
-        }
+    /// The work ended this way (the first record wins).
+    pub(crate) fn record(&mut self, end: End) {
+        self.end.get_or_insert(end);
+    }
+
+    pub(crate) fn is_recorded(&self) -> bool {
+        self.end.is_some()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.set.end(self.end.unwrap_or(End::Lost));
     }
 }
 
@@ -179,10 +226,17 @@ impl ShieldSet {
         ShieldSet {
             inner: Arc::new(SetInner {
                 spawner,
-                closed: AtomicBool::new(false),
-                counters: Counters::default(),
-                drainers: Mutex::new(Vec::new()),
-                next_drainer: AtomicU64::new(0),
+                state: AtomicU64::new(0),
+                idle: Event::new(),
+                shielded: AtomicU64::new(0),
+                tracked: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+                panicked: AtomicU64::new(0),
+                unobserved_panics: AtomicU64::new(0),
+                expired: AtomicU64::new(0),
+                lost: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+                abandoned: AtomicU64::new(0),
                 hook: Mutex::new(None),
             }),
         }
@@ -305,10 +359,16 @@ impl ShieldSet {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        // The grace period starts now, at the call: the work is stopped at
+        // `now + grace` at the latest, whoever polls it then.
+        let deadline = Instant::now().checked_add(grace);
         let bounded = async move {
-            crate::time::timeout(grace, future)
-                .await
-                .map_err(|_| Expired::new(grace))
+            match deadline {
+                Some(at) => crate::time::timeout_at(at, future)
+                    .await
+                    .map_err(|_| Expired::new(grace)),
+                None => Ok(future.await),
+            }
         };
         self.start(bounded, |r| r.is_err())
     }
@@ -322,22 +382,52 @@ impl ShieldSet {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // Count first, then check `closed`: a `close` + `drain` that starts
-        // after this check is guaranteed to see this work in flight.
-        self.inner.counters.started.0.fetch_add(1, SeqCst);
-        crate::sync::seqcst_point();
-        if self.inner.closed.load(SeqCst) {
-            self.inner.rare().refused.fetch_add(1, SeqCst);
-            self.inner.finish_one();
-            return Err(Closed::new());
+        self.inner.admit()?;
+        self.inner.shielded.fetch_add(1, Relaxed);
+        Ok(Shielded::new(Work::new(future, self.ticket(), is_expired)))
+    }
+
+    fn ticket(&self) -> Ticket {
+        Ticket {
+            set: self.inner.clone(),
+            end: None,
         }
-        let (work, handle) = pair(self.inner.clone());
-        let job = run_work(work, future, is_expired);
-        match &self.inner.spawner {
-            Spawner::Background => background::spawn(job),
-            Spawner::Custom(spawn) => spawn(Box::pin(job)),
-        }
-        Ok(handle)
+    }
+
+    /// Counts `future`, a future you spawn on any executor (or await), in
+    /// this set: [`drain`](ShieldSet::drain) waits for it like for shielded
+    /// work, and its end shows in the [stats](ShieldSet::stats)
+    /// (`completed`; `panicked` if its poll panicked; `lost` if it was
+    /// dropped before it completed, for example cancelled with its task).
+    /// Returns `Err(Closed)` once the set is [closed](ShieldSet::close) (the
+    /// future is then dropped unpolled).
+    ///
+    /// Unlike [`shield`](ShieldSet::shield), this changes nothing about
+    /// where or whether the future runs: it stays the future you give it,
+    /// cancelled if you drop it. It suits the tasks a server spawns per
+    /// connection, which a graceful shutdown wants to wait for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::shield::ShieldSet;
+    /// # futures_lite::future::block_on(async {
+    /// let set = ShieldSet::new();
+    /// for i in 0..3 {
+    ///     let session = async move {
+    ///         async_io::Timer::after(Duration::from_millis(5 * i)).await;
+    ///     };
+    ///     smol::spawn(set.track(session)?).detach();
+    /// }
+    /// set.close(); // shutting down: no new sessions
+    /// let report = set.drain(Duration::from_secs(5)).await;
+    /// assert_eq!((report.completed, report.still_running), (3, 0));
+    /// # Ok::<(), async_guard::Closed>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn track<F: Future>(&self, future: F) -> Result<TrackedFuture<F>, Closed> {
+        self.inner.admit()?;
+        self.inner.tracked.fetch_add(1, Relaxed);
+        Ok(TrackedFuture::new(future, self.ticket()))
     }
 
     /// Refuses new work from now on (`shield` returns `Err(Closed)`); work
@@ -352,8 +442,7 @@ impl ShieldSet {
     /// assert_eq!(set.stats().refused, 1);
     /// ```
     pub fn close(&self) {
-        self.inner.closed.store(true, SeqCst);
-        crate::sync::seqcst_point();
+        self.inner.state.fetch_or(CLOSED, SeqCst);
     }
 
     /// `true` after [`close`](ShieldSet::close).
@@ -362,7 +451,7 @@ impl ShieldSet {
     /// assert!(!async_guard::shield::ShieldSet::new().is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(SeqCst)
+        self.inner.state.load(SeqCst) & CLOSED != 0
     }
 
     /// Waits until no work of this set is in flight, or for at most
@@ -392,15 +481,11 @@ impl ShieldSet {
         let inner = self.inner.clone();
         async move {
             let before = Snapshot::take(&inner);
-            let idle = Idle {
-                inner: inner.clone(),
-                id: inner.next_drainer.fetch_add(1, SeqCst),
-            };
-            let _ = crate::time::timeout(timeout, idle).await;
+            let _ = crate::time::timeout(timeout, inner.idle()).await;
             let after = Snapshot::take(&inner);
             let still_running = after.in_flight;
             if still_running > 0 {
-                inner.rare().abandoned.fetch_add(still_running, SeqCst);
+                inner.abandoned.fetch_add(still_running, Relaxed);
             }
             DrainReport {
                 completed: after.completed.saturating_sub(before.completed),
@@ -426,17 +511,18 @@ impl ShieldSet {
     /// ```
     pub fn stats(&self) -> ShieldStats {
         let s = Snapshot::take(&self.inner);
-        let rare = self.inner.rare();
+        let inner = &*self.inner;
         ShieldStats {
             in_flight: s.in_flight,
-            shielded: s.started.saturating_sub(s.refused),
+            shielded: inner.shielded.load(Relaxed),
+            tracked: inner.tracked.load(Relaxed),
             completed: s.completed,
             panicked: s.panicked,
-            unobserved_panics: rare.unobserved_panics.load(SeqCst),
+            unobserved_panics: inner.unobserved_panics.load(Relaxed),
             expired: s.expired,
             lost: s.lost,
-            refused: s.refused,
-            abandoned: rare.abandoned.load(SeqCst),
+            refused: inner.refused.load(Relaxed),
+            abandoned: inner.abandoned.load(Relaxed),
         }
     }
 }
@@ -461,76 +547,24 @@ impl fmt::Debug for ShieldSet {
 /// during the reading may be off by one between two fields; once nothing
 /// moves the snapshot is exact.
 struct Snapshot {
-    started: u64,
     in_flight: u64,
     completed: u64,
     panicked: u64,
     expired: u64,
     lost: u64,
-    refused: u64,
 }
 
 impl Snapshot {
     fn take(inner: &SetInner) -> Self {
-        let rare = inner.rare();
-        let (panicked, expired, lost, refused) = (
-            rare.panicked.load(SeqCst),
-            rare.expired.load(SeqCst),
-            rare.lost.load(SeqCst),
-            rare.refused.load(SeqCst),
-        );
-        let ended = inner.counters.ended.0.load(SeqCst);
-        let started = inner.counters.started.0.load(SeqCst);
+        // The count first: outcomes are counted before work leaves it, so
+        // what it says has ended is in the outcome counters read after.
+        let in_flight = inner.in_flight();
         Snapshot {
-            started,
-            in_flight: started.saturating_sub(ended),
-            completed: inner.counters.completed.0.load(SeqCst),
-            panicked,
-            expired,
-            lost,
-            refused,
-        }
-    }
-}
-
-/// Resolves when nothing is in flight; unregisters itself when dropped.
-struct Idle {
-    inner: Arc<SetInner>,
-    id: u64,
-}
-
-impl Future for Idle {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.inner.in_flight() == 0 {
-            return Poll::Ready(());
-        }
-        {
-            let mut drainers = lock(&self.inner.drainers);
-            match drainers.iter_mut().find(|(id, _)| *id == self.id) {
-                Some((_, w)) => w.clone_from(cx.waker()),
-                None => drainers.push((self.id, cx.waker().clone())),
-            }
-            self.inner.rare().drain_waiting.store(true, SeqCst);
-        }
-        crate::sync::seqcst_point();
-        // Registered and flagged before this second look, so the last
-        // `finish_one` either is seen here or finds the waker above.
-        if self.inner.in_flight() == 0 {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Drop for Idle {
-    fn drop(&mut self) {
-        let mut drainers = lock(&self.inner.drainers);
-        drainers.retain(|(id, _)| *id != self.id);
-        if drainers.is_empty() {
-            self.inner.rare().drain_waiting.store(false, SeqCst);
+            in_flight,
+            completed: inner.completed.load(Relaxed),
+            panicked: inner.panicked.load(Relaxed),
+            expired: inner.expired.load(Relaxed),
+            lost: inner.lost.load(Relaxed),
         }
     }
 }
@@ -586,8 +620,10 @@ impl DrainReport {
 pub struct ShieldStats {
     /// Work started and not ended yet.
     pub in_flight: u64,
-    /// Work accepted so far.
+    /// Work accepted so far by `shield` / `shield_within`.
     pub shielded: u64,
+    /// Futures accepted so far by [`track`](ShieldSet::track).
+    pub tracked: u64,
     /// Work that ran to its end (without panicking or expiring).
     pub completed: u64,
     /// Work that panicked (awaited or not).
@@ -609,34 +645,16 @@ pub struct ShieldStats {
 mod tests {
     use super::*;
 
-    fn drainers(set: &ShieldSet) -> usize {
-        lock(&set.inner.drainers).len()
-    }
-
-    #[test]
-    fn drains_unregister_when_dropped_or_woken() {
-        futures_lite::future::block_on(async {
-            let set = ShieldSet::new();
-            drop(set.shield(async_io::Timer::after(Duration::from_millis(20))));
-            let mut d = Box::pin(set.drain(Duration::from_secs(5)));
-            assert!(futures_lite::future::poll_once(d.as_mut()).await.is_none());
-            assert!(futures_lite::future::poll_once(d.as_mut()).await.is_none());
-            assert_eq!(drainers(&set), 1, "re-polling does not register twice");
-            drop(d);
-            assert_eq!(drainers(&set), 0);
-            assert!(set.drain(Duration::from_secs(5)).await.is_complete());
-            assert_eq!(drainers(&set), 0);
-        });
-    }
-
     #[test]
     fn refused_work_does_not_stay_in_flight() {
         let set = ShieldSet::new();
         set.close();
         for _ in 0..3 {
             assert!(set.shield(async {}).is_err());
+            assert!(set.track(async {}).is_err());
         }
         let st = set.stats();
-        assert_eq!((st.in_flight, st.refused, st.shielded), (0, 3, 0));
+        assert_eq!((st.in_flight, st.refused, st.shielded, st.tracked), (0, 6, 0, 0));
+        assert!(set.is_closed());
     }
 }
