@@ -242,9 +242,10 @@ impl ShieldSet {
         }
     }
 
-    /// A set whose work runs on the crate's background executor thread
-    /// (named `async-guard-shield`, started on first use, shared by all such
-    /// sets).
+    /// A set whose work runs in its callers' tasks while they await it, and
+    /// moves to the crate's background executor thread (named
+    /// `async-guard-shield`, started on first use, shared by all such sets)
+    /// when its handle is dropped before its end.
     ///
     /// ```
     /// let set = async_guard::shield::ShieldSet::new();
@@ -254,13 +255,16 @@ impl ShieldSet {
         Self::with(Spawner::Background)
     }
 
-    /// A set whose work runs on your executor: `spawn` receives each piece
-    /// of work as a boxed `Send` future and must run it to its end (for
-    /// example `smol::spawn(work).detach()` or `async_std::task::spawn(work)`).
+    /// A set whose work moves to your executor when its handle is dropped
+    /// before the work ended: `spawn` receives the rest of that work as a
+    /// boxed `Send` future and must run it to its end (for example
+    /// `smol::spawn(work).detach()` or `async_std::task::spawn(work)`). Work
+    /// whose handle is awaited to its end runs in the awaiting task and never
+    /// reaches `spawn`.
     ///
-    /// If the executor drops the work before it ends (it is shut down), the
-    /// work counts as [`lost`](ShieldStats::lost) and awaiting its handle
-    /// panics; drain such a set before shutting its executor down.
+    /// If the executor drops the work before it ends (it is shut down), or
+    /// `spawn` panics, the work counts as [`lost`](ShieldStats::lost); drain
+    /// such a set before shutting its executor down.
     ///
     /// ```
     /// use async_guard::shield::ShieldSet;
@@ -278,14 +282,13 @@ impl ShieldSet {
     }
 
     /// Sets the hook that receives the payload of every panic nobody awaits
-    /// (the handle was dropped before or after the work panicked). Without a
-    /// hook such panics are only counted in
+    /// (the handle was dropped, the work panicked later on the set's
+    /// executor). Without a hook such panics are only counted in
     /// [`unobserved_panics`](ShieldStats::unobserved_panics) (the standard
     /// panic hook has already printed the message when the panic happened).
     /// A panic inside the hook itself is caught and ignored.
     ///
-    /// The hook runs on whichever thread noticed that nobody will await
-    /// the panic: the executor's or the one that dropped the handle.
+    /// The hook runs on the executor's thread, right after the panic.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -313,9 +316,11 @@ impl ShieldSet {
         *lock(&self.inner.hook) = Some(Arc::new(hook));
     }
 
-    /// Starts `future` as shielded work in this set and returns its handle,
-    /// or `Err(Closed)` once the set is [closed](ShieldSet::close) (the
-    /// future is then dropped without being polled).
+    /// Makes `future` shielded work of this set and returns its handle (the
+    /// work runs while the handle is awaited, and on the set's executor if
+    /// the handle is dropped first), or `Err(Closed)` once the set is
+    /// [closed](ShieldSet::close) (the future is then dropped without being
+    /// polled).
     ///
     /// ```
     /// use async_guard::shield::ShieldSet;
@@ -334,7 +339,7 @@ impl ShieldSet {
     }
 
     /// Like [`shield`](ShieldSet::shield), with a grace period: the work is
-    /// stopped (dropped) if it has not finished `grace` after it started,
+    /// stopped (dropped) if it has not finished `grace` after this call,
     /// and the handle then gives `Err(Expired)`. See
     /// [`shield_within`](super::shield_within).
     ///
@@ -454,8 +459,10 @@ impl ShieldSet {
         self.inner.state.load(SeqCst) & CLOSED != 0
     }
 
-    /// Waits until no work of this set is in flight, or for at most
-    /// `timeout`, and reports what happened meanwhile.
+    /// Waits until no work of this set is in flight (shielded work, whether
+    /// its caller still drives it or it moved to the executor, and
+    /// [tracked](ShieldSet::track) futures), or for at most `timeout`, and
+    /// reports what happened meanwhile.
     ///
     /// Drain does not close the set: call [`close`](ShieldSet::close) first
     /// when new work may still arrive, or the drain may keep waiting for it.
@@ -654,7 +661,10 @@ mod tests {
             assert!(set.track(async {}).is_err());
         }
         let st = set.stats();
-        assert_eq!((st.in_flight, st.refused, st.shielded, st.tracked), (0, 6, 0, 0));
+        assert_eq!(
+            (st.in_flight, st.refused, st.shielded, st.tracked),
+            (0, 6, 0, 0)
+        );
         assert!(set.is_closed());
     }
 }
