@@ -8,7 +8,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(not(async_guard_loom))]
 use event_listener::Event;
+#[cfg(async_guard_loom)]
+use loom_event::Event;
 
 use super::handle::{Payload, Shielded, Work};
 use super::track::TrackedFuture;
@@ -646,6 +649,68 @@ pub struct ShieldStats {
     /// Work still running when a drain gave up, summed over drains (work
     /// left behind by two drains counts twice).
     pub abandoned: u64,
+}
+
+/// Under loom, a stand-in for `event_listener::Event` built on loom's mutex,
+/// with the same protocol (a listener is registered when created, then
+/// resolves at the next `notify`): event-listener's own lock is invisible
+/// to loom, and it wakes while holding it, which loom cannot schedule
+/// around. The models check the counter protocol around it.
+#[cfg(async_guard_loom)]
+mod loom_event {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use crate::sync::{Mutex, lock};
+
+    pub(crate) struct Event {
+        inner: Mutex<(u64, Vec<Waker>)>,
+    }
+
+    pub(crate) struct Listener<'a> {
+        event: &'a Event,
+        generation: u64,
+    }
+
+    impl Event {
+        pub(crate) fn new() -> Self {
+            Event {
+                inner: Mutex::new((0, Vec::new())),
+            }
+        }
+
+        pub(crate) fn listen(&self) -> Listener<'_> {
+            Listener {
+                event: self,
+                generation: lock(&self.inner).0,
+            }
+        }
+
+        pub(crate) fn notify(&self, _n: usize) {
+            let wakers = {
+                let mut inner = lock(&self.inner);
+                inner.0 += 1;
+                std::mem::take(&mut inner.1)
+            };
+            for w in wakers {
+                w.wake();
+            }
+        }
+    }
+
+    impl Future for Listener<'_> {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let mut inner = lock(&self.event.inner);
+            if inner.0 != self.generation {
+                return Poll::Ready(());
+            }
+            inner.1.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
 }
 
 #[cfg(test)]
