@@ -453,45 +453,6 @@ fn shield_close_vs_start() {
     });
 }
 
-/// A one-shot signal a third thread fires: loom sees its flag and lock, so
-/// a wake-up lost anywhere on the way shows up as a deadlock.
-struct Signal {
-    fired: AtomicBool,
-    waker: loom::sync::Mutex<Option<Waker>>,
-}
-
-impl Signal {
-    fn new() -> Arc<Self> {
-        Arc::new(Signal {
-            fired: AtomicBool::new(false),
-            waker: loom::sync::Mutex::new(None),
-        })
-    }
-
-    fn fire(&self) {
-        self.fired.store(true, SeqCst);
-        let waker = self.waker.lock().unwrap().take();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    async fn wait(self: Arc<Self>) {
-        std::future::poll_fn(|cx| {
-            if self.fired.load(SeqCst) {
-                return Poll::Ready(());
-            }
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            if self.fired.load(SeqCst) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
 /// The hand-over from caller to executor: the caller polls the work once
 /// (it registers the caller's waker with the signal), then drops the
 /// handle, moving the rest to an executor thread, while a third thread
@@ -504,13 +465,13 @@ fn shield_handover_from_caller_to_executor() {
         let drops = Arc::new(AtomicUsize::new(0));
         let ended = Arc::new(AtomicUsize::new(0));
         let (set, joins) = loom_set();
-        let signal = Signal::new();
+        let signal: Arc<Signal> = Arc::default();
         let token = Token(drops.clone());
         let (sig, e) = (signal.clone(), ended.clone());
         let mut handle = Box::pin(
             set.shield(async move {
                 let _token = token;
-                sig.wait().await;
+                sig.wait().await; // (the gather model's signal, defined above)
                 e.fetch_add(1, SeqCst);
             })
             .unwrap(),
