@@ -9,9 +9,11 @@
 //!   of the work moves to the set's executor (the background thread, or the
 //!   same 2-thread executor with `with_spawner`) and the caller waits for
 //!   its end with the set's `drain`. Raw: spawn the same work, await it.
+//! - `shield/cancelled_10k`: the same with 10k handles dropped, then one
+//!   drain; raw: 10k spawned, then awaited.
 //!
 //! Targets: `1_in_flight` at most 0.5x raw, `10k_in_flight` at most 1.0x,
-//! `cancelled` at most 1.2x.
+//! `cancelled` at most 1.2x (measured for both `cancelled` groups).
 //!
 //! The machine these run on is shared, so before the criterion groups the
 //! bench prints an *interleaved* comparison (contenders take turns in short
@@ -153,6 +155,39 @@ fn cancelled() -> Vec<Case> {
     ]
 }
 
+async fn cancelled_many_in(set: &ShieldSet, n: u64) {
+    for _ in 0..n {
+        for i in 0..MANY {
+            let mut handle = set.shield(work_yields(i)).unwrap();
+            assert!(future::poll_once(&mut handle).await.is_none());
+            drop(handle);
+        }
+        set.drain(Duration::MAX).await;
+    }
+}
+
+fn cancelled_many() -> Vec<Case> {
+    vec![
+        ("raw spawn+await", |n| {
+            in_task(n, |n| async move {
+                let ex = executor();
+                for _ in 0..n {
+                    let tasks: Vec<_> = (0..MANY).map(|i| ex.spawn(work_yields(i))).collect();
+                    for t in tasks {
+                        black_box(t.await);
+                    }
+                }
+            })
+        }),
+        ("shield dropped (background thread)", |n| {
+            in_task(n, |n| async move { cancelled_many_in(sets().0, n).await })
+        }),
+        ("shield dropped (with_spawner, same executor)", |n| {
+            in_task(n, |n| async move { cancelled_many_in(sets().1, n).await })
+        }),
+    ]
+}
+
 /// Contenders take turns in batches of `batch` iterations, `rounds` times;
 /// the best batch of each is kept. Prints ns per item and the ratio to the
 /// first contender (the raw baseline).
@@ -181,11 +216,13 @@ fn bench(c: &mut Criterion) {
     interleaved("1_in_flight", &one_in_flight(), 2_000, 15, 1);
     interleaved("10k_in_flight", &many_in_flight(), 2, 15, MANY);
     interleaved("cancelled", &cancelled(), 2_000, 15, 1);
+    interleaved("cancelled_10k", &cancelled_many(), 2, 15, MANY);
 
-    let groups: [(&str, Vec<Case>, u64); 3] = [
+    let groups: [(&str, Vec<Case>, u64); 4] = [
         ("shield/1_in_flight", one_in_flight(), 1),
         ("shield/10k_in_flight", many_in_flight(), MANY),
         ("shield/cancelled", cancelled(), 1),
+        ("shield/cancelled_10k", cancelled_many(), MANY),
     ];
     for (name, cases, per_iter) in groups {
         let mut g = c.benchmark_group(name);

@@ -202,7 +202,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match default_set().shield(future) {
+    match default_set().shield_static(future) {
         Ok(handle) => handle,
         Err(_) => unreachable!("the process-wide shield set is never closed"),
     }
@@ -235,7 +235,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match default_set().shield_within(grace, future) {
+    match default_set().shield_within_static(grace, future) {
         Ok(handle) => handle,
         Err(_) => unreachable!("the process-wide shield set is never closed"),
     }
