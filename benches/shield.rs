@@ -9,6 +9,9 @@
 //!   of the work moves to the set's executor (the background thread, or the
 //!   same 2-thread executor with `with_spawner`) and the caller waits for
 //!   its end with the set's `drain`. Raw: spawn the same work, await it.
+//!   A variant drops the handle before its first poll (the work's first
+//!   poll, which here wakes the caller's task spuriously, then also runs on
+//!   the executor).
 //! - `shield/cancelled_10k`: the same with 10k handles dropped, then one
 //!   drain; raw: 10k spawned, then awaited.
 //!
@@ -127,6 +130,13 @@ fn many_in_flight() -> Vec<Case> {
     ]
 }
 
+async fn cancelled_unpolled_in(set: &ShieldSet, n: u64) {
+    for i in 0..n {
+        drop(set.shield(work_yields(i)).unwrap());
+        set.drain(Duration::MAX).await;
+    }
+}
+
 async fn cancelled_in(set: &ShieldSet, n: u64) {
     for i in 0..n {
         let mut handle = set.shield(work_yields(i)).unwrap();
@@ -151,6 +161,12 @@ fn cancelled() -> Vec<Case> {
         }),
         ("shield dropped (with_spawner, same executor)", |n| {
             in_task(n, |n| async move { cancelled_in(sets().1, n).await })
+        }),
+        ("shield dropped unpolled (with_spawner, same ex.)", |n| {
+            in_task(
+                n,
+                |n| async move { cancelled_unpolled_in(sets().1, n).await },
+            )
         }),
     ]
 }

@@ -152,6 +152,10 @@ impl SetInner {
             if self.in_flight() == 0 {
                 return;
             }
+            // On the stack of this future: no allocation per wait.
+            #[cfg(not(async_guard_loom))]
+            event_listener::listener!(self.idle => listener);
+            #[cfg(async_guard_loom)]
             let listener = self.idle.listen();
             crate::sync::seqcst_point();
             // Registered before this second look: the last `end` either is
@@ -544,7 +548,11 @@ impl ShieldSet {
         let inner = self.inner.clone();
         async move {
             let before = Snapshot::take(&inner);
-            let _ = crate::time::timeout(timeout, inner.idle()).await;
+            if timeout == Duration::MAX {
+                inner.idle().await; // no deadline to watch
+            } else {
+                let _ = crate::time::timeout(timeout, inner.idle()).await;
+            }
             let after = Snapshot::take(&inner);
             let still_running = after.in_flight;
             if still_running > 0 {
