@@ -722,7 +722,11 @@ fn soak_many_shields_with_random_cancellation() {
                     let _ = AssertUnwindSafe(handle).catch_unwind().await;
                 }
                 _ => {
-                    let _ = handle.timeout(Duration::ZERO).await;
+                    // The caller drives the work during its one poll, so a
+                    // panic then is re-raised here, through the timeout.
+                    let _ = AssertUnwindSafe(handle.timeout(Duration::ZERO))
+                        .catch_unwind()
+                        .await;
                 }
             }
         }
@@ -775,4 +779,23 @@ mod props {
             });
         }
     }
+}
+
+fn send_sync_debug<T: Send + Sync + std::fmt::Debug>() {}
+
+#[test]
+fn handles_are_send_sync_debug() {
+    send_sync_debug::<shield::Shielded<String>>();
+    send_sync_debug::<shield::TrackedFuture<std::future::Ready<u8>>>();
+    send_sync_debug::<ShieldSet>();
+    // The handle is `Sync` even when the work is not.
+    let not_sync = async {
+        let cell = std::cell::Cell::new(1);
+        future::yield_now().await;
+        cell.get()
+    };
+    fn is_sync<T: Sync>(_: &T) {}
+    let handle = shield(not_sync);
+    is_sync(&handle);
+    assert_eq!(future::block_on(handle), 1);
 }
