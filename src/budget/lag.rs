@@ -393,3 +393,35 @@ impl fmt::Debug for Heartbeat {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clones dropped at the same moment on two threads: the last one stops
+    /// the heartbeat at once (an hour-long interval shows it was not its
+    /// next beat). The old reference-count check could miss this.
+    #[test]
+    fn last_of_clones_dropped_together_stops_the_heartbeat() {
+        for _ in 0..50 {
+            let (probe, heartbeat) = LagProbe::new(Duration::from_secs(3600));
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                futures_lite::future::block_on(heartbeat);
+                let _ = tx.send(());
+            });
+            let other = probe.clone();
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let b = barrier.clone();
+            let t = std::thread::spawn(move || {
+                b.wait();
+                drop(other);
+            });
+            barrier.wait();
+            drop(probe);
+            t.join().unwrap();
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("the heartbeat outlived every probe handle");
+        }
+    }
+}
