@@ -35,3 +35,12 @@ pub(crate) fn seqcst_point() {
     #[cfg(async_guard_loom)]
     atomic::fence(atomic::Ordering::SeqCst);
 }
+
+/// Locks `m`, ignoring poisoning: the crate never runs user code (nor
+/// anything that can panic halfway through an update) while one of its locks
+/// is held, so a poisoned lock cannot hold a half-updated state; turning the
+/// poison into a second panic would only spread the first one.
+#[inline]
+pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

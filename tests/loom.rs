@@ -495,6 +495,64 @@ fn shield_close_vs_start() {
     });
 }
 
+/// The hand-over from caller to executor: the caller polls the work once
+/// (it registers the caller's waker with the signal), then drops the
+/// handle, moving the rest to an executor thread, while a third thread
+/// fires the signal and a drain waits. The work ends exactly once (its
+/// token dropped once, on whichever side), after the move nothing waits on
+/// the caller's stale waker (no deadlock), and the drain is woken.
+#[test]
+fn shield_handover_from_caller_to_executor() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let (set, joins) = loom_set();
+        let signal: Arc<Signal> = Arc::default();
+        let token = Token(drops.clone());
+        let (sig, e) = (signal.clone(), ended.clone());
+        let mut handle = Box::pin(
+            set.shield(async move {
+                let _token = token;
+                sig.wait().await; // (the gather model's signal, defined above)
+                e.fetch_add(1, SeqCst);
+            })
+            .unwrap(),
+        );
+        let firer = thread::spawn({
+            let signal = signal.clone();
+            move || signal.fire()
+        });
+        let finished_in_caller = poll_once(&mut handle);
+        drop(handle);
+        // Moved to an executor thread exactly when it had not ended in the
+        // caller.
+        let moved = joins.lock().unwrap().len();
+        assert_eq!(moved, usize::from(!finished_in_caller));
+        let report = block_on(set.drain(Duration::MAX));
+        firer.join().unwrap();
+        join_all(&joins);
+        assert_eq!(report.still_running, 0);
+        assert_eq!(ended.load(SeqCst), 1, "the work ended once");
+        assert_eq!(drops.load(SeqCst), 1, "its state was dropped once");
+        let s = set.stats();
+        assert_eq!((s.in_flight, s.completed, s.lost), (0, 1, 0));
+    });
+}
+
+/// A tracked future ending on one thread while a drain waits on another.
+#[test]
+fn shield_tracked_future_wakes_the_drain() {
+    model(|| {
+        let (set, _joins) = loom_set();
+        let tracked = set.track(async { 1 }).unwrap();
+        let t = thread::spawn(move || block_on(tracked));
+        let report = block_on(set.drain(Duration::MAX));
+        assert_eq!(report.still_running, 0);
+        assert_eq!(t.join().unwrap(), 1);
+        assert_eq!(set.stats().completed, 1);
+    });
+}
+
 // --------------------------------------------------------------- offload --
 
 /// The result reaches the waiting caller (no lost wake-up between the

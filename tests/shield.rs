@@ -188,11 +188,8 @@ fn unawaited_panic_is_counted_and_given_to_the_hook() {
             Timer::after(ms(2)).await;
             panic!("early drop");
         }));
-        // Handle dropped after the panic, never awaited.
+        // Handle dropped unpolled: the whole work moves, and panics there.
         let late = set.shield(async { panic!("late drop") }).unwrap();
-        while !late.is_finished() {
-            Timer::after(ms(1)).await;
-        }
         drop(late);
         let report = set.drain(Duration::from_secs(5)).await;
         assert!(report.is_complete());
@@ -319,11 +316,21 @@ fn close_refuses_new_work_and_drain_still_waits_for_old() {
         let refused = set.shield(async move { p.store(true, SeqCst) });
         assert!(refused.unwrap_err().to_string().starts_with("closed"));
         assert!(set.shield_within(ms(1), async {}).is_err());
-        let report = set.drain(Duration::from_secs(5)).await;
+        // The old work is driven by its caller (this task) while the drain
+        // waits for it: the drain returns only once it ended.
+        let (out, report) = future::zip(
+            async {
+                Timer::after(ms(2)).await;
+                old.await
+            },
+            set.drain(Duration::from_secs(5)),
+        )
+        .await;
+        assert_eq!(out, "old");
         assert!(report.is_complete());
+        assert_eq!(report.completed, 1);
         assert!(finished.load(SeqCst));
         assert!(!polled.load(SeqCst), "refused work is never polled");
-        assert_eq!(old.await, "old");
         let st = set.stats();
         assert_eq!((st.refused, st.shielded, st.in_flight), (2, 1, 0));
         // Use after close stays defined.
@@ -377,19 +384,22 @@ fn shielding_from_shielded_work_does_not_deadlock() {
 }
 
 #[test]
-fn work_lost_by_its_executor_does_not_hang_the_handle_or_the_drain() {
+fn work_lost_by_its_executor_does_not_hang_the_drain() {
     future::block_on(async {
-        // A spawner that drops the work, like a shut-down executor.
+        // A spawner that drops the work, like a shut-down executor. Work
+        // awaited to its end never reaches it.
         let set = ShieldSet::with_spawner(drop);
-        let handle = set.shield(async { 1 }).unwrap();
-        assert!(handle.is_finished());
-        let err = AssertUnwindSafe(handle).catch_unwind().await.unwrap_err();
-        assert!(panic_message(&*err).contains("dropped by its executor"));
+        assert_eq!(set.shield(async { 1 }).unwrap().await, 1);
+        let (flag, dropped) = drop_flag();
+        drop(set.shield(async move {
+            let _flag = flag;
+        }));
+        assert!(dropped.load(SeqCst), "the spawner dropped the work");
         assert!(set.drain(ms(1)).await.is_complete());
         let st = set.stats();
-        assert_eq!((st.lost, st.in_flight), (1, 0));
+        assert_eq!((st.completed, st.lost, st.in_flight), (1, 1, 0));
 
-        // An executor shut down (dropped) with the work pending.
+        // An executor shut down (dropped) with the moved work pending.
         let ex = Arc::new(async_executor::Executor::new());
         let weak = Arc::downgrade(&ex);
         let set = ShieldSet::with_spawner(move |w| {
@@ -397,14 +407,234 @@ fn work_lost_by_its_executor_does_not_hang_the_handle_or_the_drain() {
                 ex.spawn(w).detach();
             }
         });
-        let handle = set.shield(future::pending::<()>()).unwrap();
-        assert!(ex.try_tick()); // it started
-        assert!(!handle.is_finished());
+        let mut handle = Box::pin(set.shield(future::pending::<()>()).unwrap());
+        assert!(future::poll_once(handle.as_mut()).await.is_none());
+        drop(handle); // moves to `ex`
+        assert!(ex.try_tick()); // it runs there
+        assert_eq!(set.stats().in_flight, 1);
         drop(ex); // drops its tasks
-        assert!(handle.is_finished());
-        assert!(AssertUnwindSafe(handle).catch_unwind().await.is_err());
         assert!(set.drain(ms(1)).await.is_complete());
         assert_eq!(set.stats().lost, 1);
+
+        // A spawner that panics loses the work too; the handle's drop does
+        // not panic.
+        let set = ShieldSet::with_spawner(|_| panic!("spawner down"));
+        drop(set.shield(async {}).unwrap());
+        assert_eq!((set.stats().lost, set.stats().in_flight), (1, 0));
+    });
+}
+
+/// A flag set when the value holding it is dropped.
+fn drop_flag() -> (impl Send + 'static, Arc<AtomicBool>) {
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    (Flag(dropped.clone()), dropped)
+}
+
+/// Counts the calls of a spawner that runs the work on smol.
+fn counting_set() -> (ShieldSet, Arc<AtomicUsize>) {
+    let spawned = Arc::new(AtomicUsize::new(0));
+    let s = spawned.clone();
+    let set = ShieldSet::with_spawner(move |w| {
+        s.fetch_add(1, SeqCst);
+        smol::spawn(w).detach();
+    });
+    (set, spawned)
+}
+
+#[test]
+fn awaited_work_runs_in_the_caller_and_is_never_spawned() {
+    runtimes::all(|| async {
+        let (set, spawned) = counting_set();
+        let caller = std::thread::current().id();
+        let on = set
+            .shield(async move {
+                let first = std::thread::current().id();
+                Timer::after(ms(2)).await;
+                future::yield_now().await;
+                (first, std::thread::current().id())
+            })
+            .unwrap()
+            .await;
+        // `runtimes::all` polls the body on one thread (or a pool whose
+        // thread may change between polls of the caller): the work runs
+        // wherever the caller's poll runs, and at least its first poll is
+        // on the caller's thread.
+        assert_eq!(on.0, caller);
+        assert_eq!(spawned.load(SeqCst), 0, "awaited work is never spawned");
+        // The default set: same, no background thread involved.
+        let name = shield(async { std::thread::current().name().map(String::from) }).await;
+        assert_ne!(name.as_deref(), Some("guard-runtime"));
+        let st = set.stats();
+        assert_eq!((st.completed, st.in_flight), (1, 0));
+    });
+}
+
+#[test]
+fn dropped_handle_moves_the_rest_of_the_work_once() {
+    runtimes::all(|| async {
+        let (set, spawned) = counting_set();
+        let steps = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = smol::channel::bounded(1);
+        let s = steps.clone();
+        let mut handle = Box::pin(
+            set.shield(async move {
+                s.fetch_add(1, SeqCst); // first poll: in the caller
+                future::yield_now().await;
+                s.fetch_add(1, SeqCst); // after the move: on smol
+                tx.send(std::thread::current().id()).await.unwrap();
+            })
+            .unwrap(),
+        );
+        assert!(future::poll_once(handle.as_mut()).await.is_none());
+        assert_eq!(steps.load(SeqCst), 1);
+        assert_eq!(spawned.load(SeqCst), 0);
+        drop(handle);
+        assert_eq!(spawned.load(SeqCst), 1);
+        let _ran_on = rx.recv().await.unwrap();
+        assert!(set.drain(Duration::from_secs(5)).await.is_complete());
+        assert_eq!(steps.load(SeqCst), 2, "each step ran exactly once");
+        // The default set moves it to the background thread.
+        let (tx, rx) = smol::channel::bounded(1);
+        let mut handle = Box::pin(shield(async move {
+            future::yield_now().await;
+            tx.send(std::thread::current().name().map(String::from))
+                .await
+                .unwrap();
+        }));
+        assert!(future::poll_once(handle.as_mut()).await.is_none());
+        drop(handle);
+        let name = rx.recv().await.unwrap();
+        assert_eq!(name.as_deref(), Some("guard-runtime"));
+    });
+}
+
+#[test]
+fn shielded_work_does_not_inherit_the_callers_deadline() {
+    runtimes::all(|| async {
+        let inside = shield(async { async_guard::time::remaining() })
+            .timeout(Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(inside, None, "the caller's deadline leaked into the work");
+        // A nested timeout inside the work is not cut by the caller's.
+        let r = async {
+            shield(async { async_guard::time::timeout(ms(30), Timer::after(ms(10))).await }).await
+        }
+        .timeout(ms(200))
+        .await;
+        assert!(matches!(r, Ok(Ok(_))));
+    });
+}
+
+#[test]
+fn grace_period_starts_at_the_call() {
+    runtimes::all(|| async {
+        let set = ShieldSet::new();
+        let handle = set
+            .shield_within(ms(20), async {
+                Timer::after(ms(15)).await;
+                "in time"
+            })
+            .unwrap();
+        // Not polled for 30 ms: the grace period ran out meanwhile, so the
+        // work gets its first poll and is then stopped.
+        Timer::after(ms(30)).await;
+        assert_eq!(handle.await.unwrap_err().grace(), ms(20));
+        assert_eq!(set.stats().expired, 1);
+    });
+}
+
+#[test]
+fn panics_on_both_paths() {
+    runtimes::all(|| async {
+        let (set, spawned) = counting_set();
+        let hooked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h = hooked.clone();
+        set.on_panic(move |p| h.lock().unwrap().push(panic_message(&*p)));
+        // Caller path: re-raised in the caller, not hooked.
+        let err = AssertUnwindSafe(
+            set.shield(async {
+                future::yield_now().await;
+                panic!("in the caller")
+            })
+            .unwrap(),
+        )
+        .catch_unwind()
+        .await
+        .unwrap_err();
+        assert_eq!(panic_message(&*err), "in the caller");
+        // Moved path: hooked.
+        let mut handle = Box::pin(
+            set.shield(async {
+                future::yield_now().await;
+                panic!("after the move")
+            })
+            .unwrap(),
+        );
+        assert!(future::poll_once(handle.as_mut()).await.is_none());
+        drop(handle);
+        assert!(set.drain(Duration::from_secs(5)).await.is_complete());
+        assert_eq!(*hooked.lock().unwrap(), ["after the move"]);
+        assert_eq!(spawned.load(SeqCst), 1);
+        let st = set.stats();
+        assert_eq!((st.panicked, st.unobserved_panics), (2, 1));
+    });
+}
+
+#[test]
+fn drain_waits_for_work_on_both_paths_and_tracked_tasks() {
+    runtimes::each(|rt| async move {
+        let set = set_on(rt);
+        let ended = Arc::new(AtomicUsize::new(0));
+        let work = |d: u64| {
+            let e = ended.clone();
+            async move {
+                Timer::after(ms(d)).await;
+                e.fetch_add(1, SeqCst);
+            }
+        };
+        // Moved to the executor.
+        drop(set.shield(work(10)).unwrap());
+        // Driven by its caller, a task spawned on smol.
+        let driven = smol::spawn(set.shield(work(15)).unwrap());
+        // An ordinary task, tracked.
+        let tracked = smol::spawn(set.track(work(20)).unwrap());
+        set.close();
+        assert!(set.track(async {}).is_err());
+        let report = set.drain(Duration::from_secs(5)).await;
+        assert_eq!(ended.load(SeqCst), 3);
+        assert_eq!((report.completed, report.still_running), (3, 0));
+        driven.await;
+        tracked.await;
+        let st = set.stats();
+        assert_eq!((st.shielded, st.tracked, st.refused), (2, 1, 1));
+    });
+}
+
+#[test]
+fn tracked_futures_count_their_ends() {
+    future::block_on(async {
+        let set = ShieldSet::new();
+        assert_eq!(set.track(async { 5 }).unwrap().await, 5);
+        // Dropped before completing (its task cancelled): lost.
+        drop(set.track(future::pending::<()>()).unwrap());
+        // A panicking poll: counted, and the panic goes on.
+        let r = AssertUnwindSafe(set.track(async { panic!("tracked") }).unwrap())
+            .catch_unwind()
+            .await;
+        assert!(r.is_err());
+        let st = set.stats();
+        assert_eq!(
+            (st.tracked, st.completed, st.lost, st.panicked, st.in_flight),
+            (3, 1, 1, 1, 0)
+        );
+        assert!(set.drain(Duration::ZERO).await.is_complete());
     });
 }
 
@@ -492,7 +722,11 @@ fn soak_many_shields_with_random_cancellation() {
                     let _ = AssertUnwindSafe(handle).catch_unwind().await;
                 }
                 _ => {
-                    let _ = handle.timeout(Duration::ZERO).await;
+                    // The caller drives the work during its one poll, so a
+                    // panic then is re-raised here, through the timeout.
+                    let _ = AssertUnwindSafe(handle.timeout(Duration::ZERO))
+                        .catch_unwind()
+                        .await;
                 }
             }
         }
@@ -545,4 +779,23 @@ mod props {
             });
         }
     }
+}
+
+fn send_sync_debug<T: Send + Sync + std::fmt::Debug>() {}
+
+#[test]
+fn handles_are_send_sync_debug() {
+    send_sync_debug::<shield::Shielded<String>>();
+    send_sync_debug::<shield::TrackedFuture<std::future::Ready<u8>>>();
+    send_sync_debug::<ShieldSet>();
+    // The handle is `Sync` even when the work is not.
+    let not_sync = async {
+        let cell = std::cell::Cell::new(1);
+        future::yield_now().await;
+        cell.get()
+    };
+    fn is_sync<T: Sync>(_: &T) {}
+    let handle = shield(not_sync);
+    is_sync(&handle);
+    assert_eq!(future::block_on(handle), 1);
 }

@@ -870,47 +870,113 @@ mod reaper {
 
 mod shield {
     use super::*;
-    use async_guard::shield::{ShieldSet, shield};
+    use async_guard::shield::{ShieldSet, Shielded, shield};
 
     fn settled(set: &ShieldSet) {
         let ok = eventually(BOUND, || set.stats().in_flight == 0);
         assert!(ok, "shielded work never ended: {:?}", set.stats());
         let s = set.stats();
         assert_eq!(
-            s.shielded,
+            s.shielded + s.tracked,
             s.completed + s.panicked + s.expired + s.lost,
             "{s:?}"
         );
+    }
+
+    /// Work of three steps split by a timer and two yields: whichever poll
+    /// the caller is dropped after, each step runs exactly once (in the
+    /// caller before the drop, on the set's executor after it) and the
+    /// work ends exactly once.
+    fn stepped(set: &ShieldSet) -> ((Arc<AtomicUsize>, Arc<AtomicUsize>), Shielded<u32>) {
+        let steps = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let (s, d) = (steps.clone(), done.clone());
+        let handle = set
+            .shield(async move {
+                s.fetch_add(1, SeqCst);
+                future::yield_now().await;
+                s.fetch_add(1, SeqCst);
+                sleep(2 * MS).await;
+                s.fetch_add(1, SeqCst);
+                future::yield_now().await;
+                d.fetch_add(1, SeqCst);
+                9
+            })
+            .unwrap();
+        ((steps, done), handle)
+    }
+
+    fn check_stepped(
+        set: &ShieldSet,
+        (steps, done): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
+        outcome: Outcome<u32>,
+    ) {
+        if let Outcome::Completed(_, out) = outcome {
+            assert_eq!(out, 9);
+            // The caller saw the end: it ran in full, in the caller.
+            assert_eq!(done.load(SeqCst), 1);
+        }
+        // Dropping the handle never cancels the work.
+        assert!(eventually(BOUND, || done.load(SeqCst) == 1), "work was cut");
+        settled(set);
+        assert_eq!(steps.load(SeqCst), 3, "a step ran twice or never");
+        assert_eq!(done.load(SeqCst), 1, "the work ended twice");
     }
 
     #[test]
     fn shielded_handle() {
         let set = ShieldSet::new();
         let report = Torture::new("shield::Shielded").run(
+            || stepped(&set),
+            |state, outcome| check_stepped(&set, state, outcome),
+        );
+        assert!(report.dropped_pending >= 3, "{report:?}");
+        let s = set.stats();
+        assert_eq!(s.completed, s.shielded);
+    }
+
+    /// Same, with the rest of the work moving to smol's threads.
+    #[test]
+    fn shielded_handle_with_spawner() {
+        let set = ShieldSet::with_spawner(|w| smol::spawn(w).detach());
+        let report = Torture::new("shield::Shielded (with_spawner)").run(
+            || stepped(&set),
+            |state, outcome| check_stepped(&set, state, outcome),
+        );
+        assert!(report.dropped_pending >= 3, "{report:?}");
+        let s = set.stats();
+        assert_eq!((s.completed, s.lost), (s.shielded, 0));
+    }
+
+    /// A tracked future is the user's future: dropping it cancels it, and
+    /// it leaves the count exactly once either way.
+    #[test]
+    fn tracked_future() {
+        let set = ShieldSet::new();
+        let report = Torture::new("shield::TrackedFuture").run(
             || {
-                let done = Arc::new(AtomicBool::new(false));
-                let flag = done.clone();
-                let handle = set
-                    .shield(async move {
-                        sleep(3 * MS).await;
-                        flag.store(true, SeqCst);
-                        9
+                let (flag, dropped) = DropFlag::new();
+                let fut = set
+                    .track(async move {
+                        let _flag = flag;
+                        sleep(2 * MS).await;
+                        future::yield_now().await;
+                        5
                     })
                     .unwrap();
-                (done, handle)
+                (dropped, fut)
             },
-            |done, outcome| {
+            |dropped, outcome| {
                 if let Outcome::Completed(_, out) = outcome {
-                    assert_eq!(out, 9);
+                    assert_eq!(out, 5);
                 }
-                // Dropping the handle never cancels the work.
-                assert!(eventually(BOUND, || done.load(SeqCst)), "work was cut");
-                settled(&set);
+                assert!(dropped.load(SeqCst));
+                let s = set.stats();
+                assert_eq!(s.in_flight, 0, "{s:?}");
+                assert_eq!(s.tracked, s.completed + s.lost, "{s:?}");
             },
         );
         assert!(report.dropped_pending >= 1, "{report:?}");
-        let s = set.stats();
-        assert_eq!(s.completed, s.shielded);
     }
 
     #[test]

@@ -45,7 +45,32 @@ const DEFAULT_THRESHOLD: Duration = Duration::from_millis(10);
 /// ```
 #[derive(Clone)]
 pub struct LagProbe {
+    owner: Arc<Owner>,
+}
+
+/// Stops the heartbeat when the last [`LagProbe`] clone goes away (the
+/// heartbeat only holds the shared state): the last-handle pattern of the
+/// CPU pool and the reaper, exact where counting references could miss.
+struct Owner {
     shared: Arc<Mutex<State>>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        stop(&self.shared);
+    }
+}
+
+/// Marks the heartbeat stopped and wakes it (outside the lock).
+fn stop(shared: &Mutex<State>) {
+    let waker = {
+        let mut state = lock(shared);
+        state.stopped = true;
+        state.waker.take()
+    };
+    if let Some(waker) = waker {
+        waker.wake();
+    }
 }
 
 /// A snapshot of a [`LagProbe`]'s measurements.
@@ -183,7 +208,12 @@ impl LagProbe {
             scheduled: None,
             started: false,
         };
-        (LagProbe { shared }, heartbeat)
+        (
+            LagProbe {
+                owner: Arc::new(Owner { shared }),
+            },
+            heartbeat,
+        )
     }
 
     /// The measurements so far.
@@ -202,7 +232,7 @@ impl LagProbe {
     /// # });
     /// ```
     pub fn stats(&self) -> LagStats {
-        let state = lock(&self.shared);
+        let state = lock(&self.owner.shared);
         let mut recent = state.recent.clone();
         let threshold = state.threshold;
         let (beats, total, last, worst, over_threshold) = (
@@ -246,7 +276,7 @@ impl LagProbe {
     /// assert_eq!(probe.stats().beats, 0);
     /// ```
     pub fn reset(&self) {
-        lock(&self.shared).clear();
+        lock(&self.owner.shared).clear();
     }
 
     /// Ends the heartbeat: it completes promptly (it is woken). Stopping
@@ -261,25 +291,7 @@ impl LagProbe {
     /// # });
     /// ```
     pub fn stop(&self) {
-        let waker = {
-            let mut state = lock(&self.shared);
-            state.stopped = true;
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-impl Drop for LagProbe {
-    fn drop(&mut self) {
-        // The last handle (the heartbeat holds the other reference) stops the
-        // heartbeat. Two clones dropped at once may both miss this; the
-        // heartbeat then notices at its next beat.
-        if Arc::strong_count(&self.shared) <= 2 {
-            self.stop();
-        }
+        stop(&self.owner.shared);
     }
 }
 
@@ -324,7 +336,7 @@ impl Future for Heartbeat {
         let this = self.project();
         {
             let mut state = lock(this.shared);
-            if state.stopped || Arc::strong_count(this.shared) == 1 {
+            if state.stopped {
                 return Poll::Ready(());
             }
             let mut replaced = None;
@@ -373,5 +385,37 @@ impl fmt::Debug for Heartbeat {
             .field("interval", &self.interval)
             .field("scheduled", &self.scheduled)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clones dropped at the same moment on two threads: the last one stops
+    /// the heartbeat at once (an hour-long interval shows it was not its
+    /// next beat). The old reference-count check could miss this.
+    #[test]
+    fn last_of_clones_dropped_together_stops_the_heartbeat() {
+        for _ in 0..50 {
+            let (probe, heartbeat) = LagProbe::new(Duration::from_secs(3600));
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                futures_lite::future::block_on(heartbeat);
+                let _ = tx.send(());
+            });
+            let other = probe.clone();
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let b = barrier.clone();
+            let t = std::thread::spawn(move || {
+                b.wait();
+                drop(other);
+            });
+            barrier.wait();
+            drop(probe);
+            t.join().unwrap();
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("the heartbeat outlived every probe handle");
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -63,9 +63,7 @@ trait Outcome<T>: Send + Sync {
 
 impl<F, T> Task<F, T> {
     fn lock(&self) -> MutexGuard<'_, Slot<F, T>> {
-        // No user code runs while the lock is held, so poisoning cannot
-        // leave the slot half-updated; ignore it.
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.slot)
     }
 }
 

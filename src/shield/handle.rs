@@ -1,168 +1,152 @@
-//! The [`Shielded`] handle and the one-shot slot the work delivers into.
+//! The [`Shielded`] handle and the work it drives.
 //!
-//! The handle and the running work share one `Slot`. Whoever comes second
-//! decides what happens to the outcome: the work stores it for a handle
-//! that still exists, or, when the handle is gone, drops it (reporting a
-//! panic as unobserved); the handle's `Drop` does the same for an outcome
-//! that arrived but was never read. One mutex keeps this race-free.
+//! The handle owns the work (boxed once, when the handle is created, so
+//! that its type is erased and it never has to move again). While the handle
+//! is polled it polls the work itself, in the caller's task. If the handle
+//! is dropped first, its `Drop` hands the box over to the set's executor,
+//! which polls it from then on. The two never overlap: the executor only
+//! gets the box after the last poll by the handle has returned (a `Drop`
+//! cannot run during a poll of the same value), and the handle no longer
+//! has it. No lock, no atomic: the ownership of the box is the hand-over.
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::sync::PoisonError;
+use std::task::{Context, Poll};
 
-use futures_lite::FutureExt as _;
-
-use super::set::SetInner;
-use crate::sync::{Mutex, MutexGuard};
+use super::set::{End, Ticket};
 
 /// What a panic carries (`std::panic::catch_unwind`'s error).
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
-enum State<T> {
-    /// The work is still running; the waker of the last poll of the handle.
-    Running(Option<Waker>),
-    /// The work finished: its output or its panic, not yet read.
-    Done(Result<T, Payload>),
-    /// The executor dropped the work before it finished.
-    Lost,
-    /// The handle read the outcome (or was dropped).
-    Closed,
+/// What the handle sees of its work: the future's type erased.
+pub(crate) trait Job<T>: Send {
+    /// Polls the work for its caller. On its end the outcome is recorded in
+    /// the ticket (applied to the set when the box is dropped).
+    fn poll_job(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Payload>>;
+    /// Moves the unfinished work to its set's executor.
+    fn detach(self: Pin<Box<Self>>);
 }
 
-pub(crate) struct Slot<T> {
-    state: Mutex<State<T>>,
-    /// The set the work counts in; shared by both ends through the slot, so
-    /// one piece of work costs one reference count on the set, not two.
-    set: Arc<SetInner>,
-}
-
-impl<T> Slot<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // Nothing panics while the lock is held, but never turn poisoning
-        // into a second panic.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+pin_project_lite::pin_project! {
+    /// One piece of shielded work: the user's future and its place in the
+    /// set. As a `Future<Output = ()>` it is the detached form, run by an
+    /// executor after the handle is gone.
+    pub(crate) struct Work<F: Future> {
+        // Declared before `ticket`: the future (and whatever its state
+        // holds) is dropped before the work counts as ended, so a drain
+        // that returns knows the work's values are gone too.
+        #[pin]
+        future: F,
+        ticket: Ticket,
+        is_expired: fn(&F::Output) -> bool,
     }
 }
 
-/// Runs `future` to its end, catching a panic, and delivers the outcome.
-///
-/// `is_expired` tells a grace-deadline expiry apart from a normal end, for
-/// the counters.
-pub(crate) async fn run_work<F>(
-    work: Work<F::Output>,
-    future: F,
-    is_expired: fn(&F::Output) -> bool,
-) where
+impl<F: Future> Work<F> {
+    pub(crate) fn new(future: F, ticket: Ticket, is_expired: fn(&F::Output) -> bool) -> Self {
+        Work {
+            future,
+            ticket,
+            is_expired,
+        }
+    }
+}
+
+/// Polls `future` outside the caller's deadline scopes (shielded work does
+/// not inherit them), catching a panic.
+fn poll_shielded<F: Future>(
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Result<Poll<F::Output>, Payload> {
+    crate::time::outside_scopes(|| catch_unwind(AssertUnwindSafe(|| future.poll(cx))))
+}
+
+impl<F> Job<F::Output> for Work<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn poll_job(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<F::Output, Payload>> {
+        let this = self.project();
+        match poll_shielded(this.future, cx) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => {
+                this.ticket.record(if (this.is_expired)(&v) {
+                    End::Expired
+                } else {
+                    End::Completed
+                });
+                Poll::Ready(Ok(v))
+            }
+            Err(panic) => {
+                this.ticket.record(End::Panicked);
+                Poll::Ready(Err(panic))
+            }
+        }
+    }
+
+    fn detach(self: Pin<Box<Self>>) {
+        let set = self.ticket.set().clone();
+        set.spawn(self);
+    }
+}
+
+impl<F> Future for Work<F>
+where
     F: Future,
 {
-    let outcome = AssertUnwindSafe(future).catch_unwind().await;
-    work.deliver(outcome, is_expired);
-}
+    type Output = ();
 
-/// The work's side of the slot. Dropped without delivering (the executor
-/// dropped the task), it marks the work as lost so the handle never hangs.
-pub(crate) struct Work<T> {
-    slot: Arc<Slot<T>>,
-    delivered: bool,
-}
-
-impl<T> Work<T> {
-    fn deliver(mut self, outcome: Result<T, Payload>, is_expired: fn(&T) -> bool) {
-        self.delivered = true;
-        let set = &*self.slot.set;
-        match &outcome {
-            Ok(v) if is_expired(v) => set.count_expired(),
-            Ok(_) => set.count_completed(),
-            Err(_) => set.count_panicked(),
+    /// The detached form: nobody awaits the outcome. The output is dropped
+    /// here (a panicking `Drop` of it is contained), a panic goes to the
+    /// set's hook; both before the work counts as ended.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.ticket.is_recorded() {
+            // Ended already (a second poll by an odd executor).
+            return Poll::Ready(());
         }
-        let mut state = self.slot.lock();
-        match std::mem::replace(&mut *state, State::Closed) {
-            State::Running(waker) => {
-                // Counted as ended before the handle can see the output, so
-                // a caller that got the output also sees it in the stats.
-                set.finish_one();
-                *state = State::Done(outcome);
-                drop(state);
-                if let Some(w) = waker {
-                    w.wake();
-                }
+        match poll_shielded(this.future, cx) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => {
+                let end = if (this.is_expired)(&v) {
+                    End::Expired
+                } else {
+                    End::Completed
+                };
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
+                this.ticket.record(end);
+                Poll::Ready(())
             }
-            _ => {
-                // The handle is gone: nobody will read the outcome.
-                drop(state);
-                match outcome {
-                    Err(panic) => set.unobserved_panic(panic),
-                    Ok(output) => {
-                        // A panicking `Drop` of the output must not escape
-                        // into the executor.
-                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| drop(output)));
-                    }
-                }
-                // Only now: a drain that sees nothing in flight knows the
-                // hook has run.
-                set.finish_one();
+            Err(panic) => {
+                this.ticket.set().unobserved_panic(panic);
+                this.ticket.record(End::Panicked);
+                Poll::Ready(())
             }
         }
     }
-}
-
-impl<T> Drop for Work<T> {
-    fn drop(&mut self) {
-        if self.delivered {
-            return;
-        }
-        let set = &*self.slot.set;
-        set.count_lost();
-        let mut state = self.slot.lock();
-        set.finish_one();
-        let waker = match std::mem::replace(&mut *state, State::Lost) {
-            State::Running(waker) => waker,
-            _ => None,
-        };
-        drop(state);
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-}
-
-/// Creates the two ends for one piece of work.
-pub(crate) fn pair<T>(set: Arc<SetInner>) -> (Work<T>, Shielded<T>) {
-    let slot = Arc::new(Slot {
-        state: Mutex::new(State::Running(None)),
-        set,
-    });
-    let handle = Shielded {
-        slot: slot.clone(),
-        taken: false,
-    };
-    let work = Work {
-        slot,
-        delivered: false,
-    };
-    (work, handle)
 }
 
 /// A handle to shielded work; created by [`shield`](super::shield),
 /// [`shield_within`](super::shield_within) and [`ShieldSet`](super::ShieldSet).
 ///
-/// Awaiting it gives the work's output. Dropping it does **not** cancel the
-/// work: the work runs to its end anyway and its output is dropped (a panic
-/// is then counted as unobserved and passed to the panic hook, see
-/// [`ShieldSet::on_panic`](super::ShieldSet::on_panic)).
+/// Awaiting it runs the work right there, in the awaiting task, and gives
+/// its output. Dropping it before the work ended does **not** cancel the
+/// work: what remains of it moves to the set's executor and runs to its end
+/// there; its output is then dropped (a panic is counted as unobserved and
+/// passed to the panic hook, see
+/// [`ShieldSet::on_panic`](super::ShieldSet::on_panic)). See the
+/// [module docs](super#where-the-work-runs).
 ///
 /// # Panics
 ///
 /// Awaiting the handle re-raises a panic of the work (with the original
-/// payload), like joining a thread would. It also panics if the executor the
-/// work was given to dropped it before it finished (only possible with
-/// [`ShieldSet::with_spawner`](super::ShieldSet::with_spawner), for example
-/// when that executor is shut down), and when polled again after it
-/// returned its output.
+/// payload), like joining a thread would, and so does polling it again
+/// after it returned its output.
 ///
 /// # Examples
 ///
@@ -173,29 +157,48 @@ pub(crate) fn pair<T>(set: Arc<SetInner>) -> (Work<T>, Shielded<T>) {
 /// assert_eq!(handle.await, 42);
 /// # });
 /// ```
-#[must_use = "the work runs anyway; drop the handle explicitly if you do not need its output"]
+#[must_use = "the work runs anyway (on the background executor); drop the handle explicitly if you do not need its output"]
 pub struct Shielded<T> {
-    slot: Arc<Slot<T>>,
-    /// The output was returned: `Drop` has nothing to look at.
-    taken: bool,
+    /// The work, until it ended under this handle or moved away at drop.
+    /// Only ever reached through `&mut self` (`get_mut`, never locked): the
+    /// mutex is there so that the handle is `Sync` without asking the work
+    /// to be.
+    job: std::sync::Mutex<Option<Pin<Box<dyn Job<T>>>>>,
+    /// The work ended while this handle drove it.
+    finished: bool,
 }
 
 impl<T> Shielded<T> {
-    /// `true` once the work has ended (with an output, a panic, or lost by
-    /// its executor): awaiting the handle then returns at once.
+    pub(crate) fn new<F>(work: Work<F>) -> Self
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Shielded {
+            job: std::sync::Mutex::new(Some(Box::pin(work))),
+            finished: false,
+        }
+    }
+
+    /// `true` once the work has ended while this handle drove it (the poll
+    /// that saw the end returned its output or re-raised its panic).
+    ///
+    /// The work only advances while the handle is polled (or after the
+    /// handle is dropped, on the set's executor), so a handle that is not
+    /// being awaited does not finish by itself.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::pin::pin;
     /// use async_guard::shield::shield;
     /// # futures_lite::future::block_on(async {
-    /// let handle = shield(async_io::Timer::after(Duration::from_millis(5)));
-    /// assert!(!handle.is_finished());
-    /// async_io::Timer::after(Duration::from_millis(200)).await;
+    /// let mut handle = pin!(shield(async { 1 }));
+    /// assert!(!handle.is_finished()); // not polled yet: nothing ran
+    /// assert_eq!(handle.as_mut().await, 1);
     /// assert!(handle.is_finished());
     /// # });
     /// ```
     pub fn is_finished(&self) -> bool {
-        !matches!(*self.slot.lock(), State::Running(_))
+        self.finished
     }
 }
 
@@ -204,55 +207,28 @@ impl<T> Future for Shielded<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = self.get_mut();
-        let mut state = this.slot.lock();
-        match &mut *state {
-            State::Running(waker) => {
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            State::Done(_) => {
-                let State::Done(outcome) = std::mem::replace(&mut *state, State::Closed) else {
-                    unreachable!("matched Done above")
-                };
-                drop(state);
-                this.taken = true;
-                match outcome {
-                    Ok(v) => Poll::Ready(v),
-                    Err(panic) => resume_unwind(panic),
-                }
-            }
-            State::Lost => {
-                drop(state);
-                panic!(
-                    "shielded work was dropped by its executor before it finished (was the executor shut down?)"
-                )
-            }
-            State::Closed => {
-                drop(state);
-                panic!("`Shielded` polled after it returned its output")
-            }
+        let slot = this.job.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let Some(job) = slot else {
+            panic!("`Shielded` polled after it returned its output")
+        };
+        let outcome = std::task::ready!(job.as_mut().poll_job(cx));
+        this.finished = true;
+        // Drops the future, then the ticket: the work counts as ended before
+        // the caller sees its output.
+        *slot = None;
+        match outcome {
+            Ok(v) => Poll::Ready(v),
+            Err(panic) => resume_unwind(panic),
         }
     }
 }
 
 impl<T> Drop for Shielded<T> {
     fn drop(&mut self) {
-        if self.taken {
-            return;
-        }
-        let old = std::mem::replace(&mut *self.slot.lock(), State::Closed);
-        match old {
-            // An outcome nobody read: a panic counts as unobserved.
-            State::Done(Err(panic)) => self.slot.set.unobserved_panic(panic),
-            // A `Drop` of the output that panics while we are already
-            // unwinding would abort; keep it contained.
-            State::Done(Ok(output)) if std::thread::panicking() => {
-                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| drop(output)));
-            }
-            _ => {}
+        let slot = self.job.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(job) = slot.take() {
+            // Not ended: the rest of the work moves to the set's executor.
+            job.detach();
         }
     }
 }
@@ -260,7 +236,7 @@ impl<T> Drop for Shielded<T> {
 impl<T> fmt::Debug for Shielded<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shielded")
-            .field("finished", &self.is_finished())
+            .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
 }

@@ -35,23 +35,47 @@
 //!
 //! # Where the work runs
 //!
-//! [`shield`] and [`shield_within`] start the work on a background
-//! executor thread (`guard-runtime`, started on first use) and track it
-//! in a process-wide set, which [`drain`] and [`stats`] look at. That set is
-//! never closed, so `shield` cannot fail. [`ShieldSet::with_spawner`] runs
-//! the work on your executor instead (`smol::spawn(w).detach()`,
-//! `async_std::task::spawn(w)`, ...) and [`ShieldSet::new`] gives a set of
-//! its own on the background thread; both can be closed.
+//! A [`Shielded`] handle owns its work. **While the handle is awaited, the
+//! work runs right there**: each poll of the handle polls the work, in the
+//! caller's task, on the caller's thread, with no spawn and no other thread
+//! involved. Nothing runs before the handle is first polled (like any
+//! future). **Only if the handle is dropped before the work ended** (the
+//! caller was cancelled, a timeout gave up on it, or it was never awaited)
+//! does the handle's `Drop` move the rest of the work, as it stands, to the
+//! set's executor, which runs it to its end and drops the output. The work
+//! is never polled by both: the executor gets it only once the handle is
+//! gone. After the move it is polled (with a waker of its new task) as soon
+//! as the executor schedules it, so wake-ups it registered in the caller's
+//! task are renewed.
 //!
-//! The background thread is one thread: shielded work should be I/O-bound.
-//! Offload CPU work or blocking calls inside it (`blocking::unblock`), as
-//! anywhere else. Shielding from shielded work, and awaiting the inner
-//! handle, is fine (no deadlock); blocking the thread is not (a `block_on`
-//! inside shielded work stalls every other piece of work on it).
+//! The set's executor is the crate's background executor thread
+//! (`guard-runtime`, started on first use) for [`shield`],
+//! [`shield_within`] and [`ShieldSet::new`], or yours for
+//! [`ShieldSet::with_spawner`]: its spawn function receives the *remaining*
+//! part of each piece of work whose handle was dropped before its end, and
+//! nothing else (work awaited to its end never reaches it). The work, and its
+//! output's `Drop`, can therefore run on another thread than the caller's,
+//! after the caller is gone: hence the `Send + 'static` bounds.
 //!
-//! A shielded future runs outside the caller's poll, so it does **not**
-//! inherit the caller's deadline scope ([`crate::time`]): that is the point
-//! of a shield. Bound it with [`shield_within`] instead.
+//! Every piece of work is counted in its set from the moment it is created
+//! until it ends, wherever it runs: [`drain`] waits for work still driven by
+//! its callers as well as for work that moved to the executor.
+//! [`shield`] and [`shield_within`] use a process-wide set ([`drain`],
+//! [`stats`]) that is never closed, so they cannot fail; a [`ShieldSet`] of
+//! your own can be closed. [`ShieldSet::track`] also counts ordinary futures
+//! you spawn yourself, so that one drain waits for your tasks too.
+//!
+//! The background thread is one thread: work that moves there should be
+//! I/O-bound. Offload CPU work or blocking calls inside it
+//! (`blocking::unblock`), as anywhere else. Shielding from shielded work,
+//! and awaiting the inner handle, is fine (no deadlock); blocking the thread
+//! is not (a `block_on` inside work that moved there stalls every other
+//! piece of work on it).
+//!
+//! Although the caller polls it, shielded work does **not** inherit the
+//! caller's deadline scope ([`crate::time`]): each poll of the work runs
+//! outside every enclosing timeout, as if it were a task of its own; that is
+//! the point of a shield. Bound it with [`shield_within`] instead.
 //!
 //! # Shutdown
 //!
@@ -63,44 +87,56 @@
 //!
 //! # Panics
 //!
-//! A panic inside shielded work never takes down the executor. Awaiting the
-//! handle re-raises it in the caller (original payload). When nobody awaits
-//! (the handle was dropped), the panic is counted in
-//! [`ShieldStats::unobserved_panics`] and passed to the hook set with
-//! [`ShieldSet::on_panic`] or [`set_panic_hook`], so it is never silently
-//! lost (asyncio's "Task exception was never retrieved", CPython issue
-//! 86802).
+//! A panic inside shielded work is caught at every poll, wherever the work
+//! runs. Awaiting the handle re-raises it in the caller (original payload).
+//! When nobody awaits (the handle was dropped and the work panicked on the
+//! executor), the panic is counted in [`ShieldStats::unobserved_panics`] and
+//! passed to the hook set with [`ShieldSet::on_panic`] or
+//! [`set_panic_hook`], so it is never silently lost (asyncio's "Task
+//! exception was never retrieved", CPython issue 86802); it never takes down
+//! the executor.
 //!
 //! # Cancellation safety
 //!
 //! Dropping a [`Shielded`] handle, or the task awaiting it, at any point
-//! never cancels the work; its output is dropped when it ends. Dropping a
-//! [`drain`] future only stops waiting. Work is stopped early in exactly two
-//! cases: its grace period from [`shield_within`] runs out (the future is
-//! dropped at an `.await`, so the work should tolerate that, like any
-//! timeout), or a user executor drops it (counted as
-//! [`lost`](ShieldStats::lost)).
+//! never cancels the work: it moves to the set's executor and ends there
+//! (exactly once); its output is dropped when it ends. Dropping a [`drain`]
+//! future only stops waiting. Work is stopped early in exactly two cases:
+//! its grace period from [`shield_within`] runs out (the future is dropped
+//! at an `.await`, so the work should tolerate that, like any timeout), or a
+//! user executor drops it after it moved there (counted as
+//! [`lost`](ShieldStats::lost)). A [`TrackedFuture`] is the future you gave:
+//! dropping it cancels it (counted as lost).
 //!
 //! # Edge cases
 //!
-//! - `shield_within(Duration::ZERO, fut)`: `fut` gets one poll; ready then,
-//!   it wins, otherwise `Err(Expired)`. `Duration::MAX` never expires.
+//! - `shield_within(grace, fut)`: the grace period starts when
+//!   `shield_within` is called, not when the handle is first polled nor
+//!   when the work moves: the work is stopped at `call + grace` at the
+//!   latest, wherever it runs. `Duration::ZERO`: `fut` gets one poll; ready
+//!   then, it wins, otherwise `Err(Expired)`. `Duration::MAX` (or any grace
+//!   past what `Instant` can represent) never expires.
+//! - A handle that is neither awaited nor dropped holds its work, unstarted
+//!   or paused, and a drain waits for it until its timeout.
 //! - `drain(Duration::ZERO)` takes stock without waiting; `Duration::MAX`
 //!   waits as long as it takes. A drain does not close the set. A drain
 //!   awaited by work of the same set waits for itself until its timeout.
 //! - A closed set refuses with `Err(`[`Closed`](crate::Closed)`)` and drops
 //!   the future unpolled.
-//! - A user executor that drops the work makes the awaiting handle panic
-//!   (there is no output to give); [`Shielded::is_finished`] tells without
-//!   awaiting.
+//! - A user spawner that drops the work (or panics) loses it: counted in
+//!   [`lost`](ShieldStats::lost); nobody waits on it any more, so nothing
+//!   hangs.
 //! - A handle polled again after it returned its output panics, like most
 //!   futures.
 //!
 //! # Cost
 //!
-//! One task spawn plus one small allocation for the result slot and a few
-//! atomic counter updates; awaiting a shield costs about what spawning on
-//! an `async_executor` and awaiting its `Task` costs (see `benches/shield.rs`).
+//! Creating a shield boxes the work once (so the handle's type does not
+//! depend on it and the hand-over never moves it) and updates a few atomic
+//! counters of its set. Awaiting it to its end costs one dynamic poll per
+//! poll of the handle; no task, no thread hop. Only a dropped handle spawns
+//! a task on the set's executor. `benches/shield.rs` compares both paths
+//! with `async_executor` spawn+await.
 //!
 //! # Comparison with other crates
 //!
@@ -114,6 +150,7 @@
 mod background;
 mod handle;
 mod set;
+mod track;
 
 use std::fmt;
 use std::future::Future;
@@ -122,6 +159,7 @@ use std::time::Duration;
 
 pub use handle::Shielded;
 pub use set::{BoxedWork, DrainReport, ShieldSet, ShieldStats};
+pub use track::TrackedFuture;
 
 /// The process-wide set behind [`shield`], [`drain`] and [`stats`].
 fn default_set() -> &'static ShieldSet {
@@ -129,12 +167,15 @@ fn default_set() -> &'static ShieldSet {
     SET.get_or_init(ShieldSet::new)
 }
 
-/// Runs `future` to its end on the background executor, whatever happens to
-/// the caller; the handle gives its output.
+/// Runs `future` to its end whatever happens to the caller; the handle
+/// gives its output.
 ///
+/// Awaiting the handle runs the work in the awaiting task; dropping it
+/// before the work ended moves the rest of the work to the background
+/// executor thread (see [Where the work runs](self#where-the-work-runs)).
 /// The work is tracked in the process-wide set ([`drain`], [`stats`]),
-/// which is never closed, so this cannot fail. Dropping the handle does not
-/// cancel the work; awaiting it re-raises a panic of the work.
+/// which is never closed, so this cannot fail. Awaiting the handle
+/// re-raises a panic of the work.
 ///
 /// # Examples
 ///
@@ -161,7 +202,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match default_set().shield(future) {
+    match default_set().shield_static(future) {
         Ok(handle) => handle,
         Err(_) => unreachable!("the process-wide shield set is never closed"),
     }
@@ -171,8 +212,10 @@ where
 /// out the work is stopped (dropped at its current `.await`) and the handle
 /// gives `Err(Expired)`.
 ///
-/// The grace period starts when the work starts, and is independent of the
-/// caller: cancelling the caller changes nothing.
+/// The grace period starts now, when `shield_within` is called, and is
+/// independent of the caller: neither the first poll of the handle nor
+/// cancelling the caller (which moves the work to the background executor)
+/// changes the deadline.
 ///
 /// # Examples
 ///
@@ -192,7 +235,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match default_set().shield_within(grace, future) {
+    match default_set().shield_within_static(grace, future) {
         Ok(handle) => handle,
         Err(_) => unreachable!("the process-wide shield set is never closed"),
     }

@@ -3,16 +3,22 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::handle::{Payload, Shielded, pair, run_work};
+#[cfg(not(async_guard_loom))]
+use event_listener::Event;
+#[cfg(async_guard_loom)]
+use loom_event::Event;
+
+use super::handle::{Payload, Shielded, Work};
+use super::track::TrackedFuture;
 use super::{Expired, background};
 use crate::Closed;
-use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use crate::sync::{Mutex, lock};
 
 /// A boxed unit future, what a user spawner receives; see
 /// [`ShieldSet::with_spawner`].
@@ -37,110 +43,195 @@ enum Spawner {
     Custom(Arc<SpawnFn>),
 }
 
-/// Keeps a counter on cache lines of its own.
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
+/// The `closed` bit of [`SetInner::state`].
+const CLOSED: u64 = 1;
+/// One piece of work in flight, in [`SetInner::state`].
+const ONE: u64 = 2;
 
-/// The counters, laid out for the hot path: starting work writes only
-/// `started`, ending it normally writes only `ended` (and reads `rare`), so
-/// the starting and the executing threads never fight over a cache line.
-/// Everything else is derived: in flight = started - ended, completed =
-/// ended minus the other outcomes.
-#[derive(Default)]
-struct Counters {
-    started: Padded<AtomicU64>,
-    ended: Padded<AtomicU64>,
-    /// Counted directly, not derived from `ended` minus the other outcomes:
-    /// two separate loads of moving counters can be arbitrarily far apart
-    /// (a preempted reader), and the derived value then goes backwards.
-    completed: Padded<AtomicU64>,
-    rare: Padded<Rare>,
+/// How a piece of work (or a tracked future) ended.
+#[derive(Clone, Copy)]
+pub(crate) enum End {
+    Completed,
+    Panicked,
+    Expired,
+    Lost,
 }
 
-#[derive(Default)]
-struct Rare {
+pub(crate) struct SetInner {
+    spawner: Spawner,
+    /// Work in flight times two, plus the [`CLOSED`] bit: admission checks
+    /// the bit and counts in one compare-and-swap, so a refused piece of
+    /// work is never in flight, and an accepted one is seen by any drain
+    /// that starts after the `close`.
+    state: AtomicU64,
+    /// Notified when the count of work in flight reaches zero.
+    idle: Event,
+    // The statistics: plain counters, off the admission protocol.
+    shielded: AtomicU64,
+    tracked: AtomicU64,
+    completed: AtomicU64,
     panicked: AtomicU64,
     unobserved_panics: AtomicU64,
     expired: AtomicU64,
     lost: AtomicU64,
     refused: AtomicU64,
     abandoned: AtomicU64,
-    /// Whether some drain is registered in `drainers` (read at every end).
-    drain_waiting: AtomicBool,
-}
-
-pub(crate) struct SetInner {
-    spawner: Spawner,
-    closed: AtomicBool,
-    counters: Counters,
-    /// Drains waiting for nothing to be in flight: (id, waker).
-    drainers: Mutex<Vec<(u64, Waker)>>,
-    next_drainer: AtomicU64,
     hook: Mutex<Option<Arc<PanicHook>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl SetInner {
-    fn rare(&self) -> &Rare {
-        &self.counters.rare.0
+    /// Counts one more piece of work in flight, unless the set is closed.
+    fn admit(&self) -> Result<(), Closed> {
+        let mut cur = self.state.load(SeqCst);
+        loop {
+            if cur & CLOSED != 0 {
+                self.refused.fetch_add(1, Relaxed);
+                return Err(Closed::new());
+            }
+            match self
+                .state
+                .compare_exchange_weak(cur, cur + ONE, SeqCst, SeqCst)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
     }
 
-    pub(crate) fn count_completed(&self) {
-        self.counters.completed.0.fetch_add(1, SeqCst);
+    /// One piece of work ended: its outcome is counted, then it leaves the
+    /// count in flight (so a drain that saw zero also sees the outcome), and
+    /// the drains are woken when it was the last.
+    fn end(&self, end: End) {
+        let counter = match end {
+            End::Completed => &self.completed,
+            End::Panicked => &self.panicked,
+            End::Expired => &self.expired,
+            End::Lost => &self.lost,
+        };
+        counter.fetch_add(1, Relaxed);
+        let before = self.state.fetch_sub(ONE, SeqCst);
+        if before >> 1 == 1 {
+            // Pairs with the point in `idle`: a drain that registered before
+            // this decrement is notified, one that registers after sees zero.
+            crate::sync::seqcst_point();
+            self.idle.notify(usize::MAX);
+        }
     }
 
-    pub(crate) fn count_panicked(&self) {
-        self.rare().panicked.fetch_add(1, SeqCst);
+    fn in_flight(&self) -> u64 {
+        self.state.load(SeqCst) >> 1
     }
 
-    pub(crate) fn count_expired(&self) {
-        self.rare().expired.fetch_add(1, SeqCst);
-    }
-
-    pub(crate) fn count_lost(&self) {
-        self.rare().lost.fetch_add(1, SeqCst);
+    /// Hands unfinished work to the set's executor. A user spawner that
+    /// panics drops the work (it counts as lost); the panic goes no
+    /// further, since this runs in a handle's `Drop`.
+    pub(crate) fn spawn(&self, work: BoxedWork) {
+        match &self.spawner {
+            Spawner::Background => background::spawn(work),
+            Spawner::Custom(spawn) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| spawn(work)));
+            }
+        }
     }
 
     /// A panic nobody will see through a handle: count it, hand it to the
     /// hook (a panicking hook is contained), or drop it.
     pub(crate) fn unobserved_panic(&self, panic: Payload) {
-        self.rare().unobserved_panics.fetch_add(1, SeqCst);
+        self.unobserved_panics.fetch_add(1, Relaxed);
         let hook = lock(&self.hook).clone();
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _ = catch_unwind(AssertUnwindSafe(move || {
             if let Some(hook) = hook {
                 hook(panic);
             }
         }));
     }
 
-    /// Work started and not ended. `ended` is read first: every end is
-    /// preceded by its start, so this never underflows.
-    fn in_flight(&self) -> u64 {
-        let ended = self.counters.ended.0.load(SeqCst);
-        let started = self.counters.started.0.load(SeqCst);
-        started.saturating_sub(ended)
+    /// Resolves once nothing is in flight.
+    async fn idle(&self) {
+        loop {
+            if self.in_flight() == 0 {
+                return;
+            }
+            // On the stack of this future: no allocation per wait.
+            #[cfg(not(async_guard_loom))]
+            event_listener::listener!(self.idle => listener);
+            #[cfg(async_guard_loom)]
+            let listener = self.idle.listen();
+            crate::sync::seqcst_point();
+            // Registered before this second look: the last `end` either is
+            // seen here or notifies the listener.
+            if self.in_flight() == 0 {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// How a ticket reaches its set: the process-wide set lives in a `static`
+/// and needs no reference count (two atomic operations fewer per shield).
+#[derive(Clone)]
+pub(crate) enum SetRef {
+    Static(&'static SetInner),
+    Shared(Arc<SetInner>),
+}
+
+impl std::ops::Deref for SetRef {
+    type Target = SetInner;
+
+    #[inline]
+    fn deref(&self) -> &SetInner {
+        match self {
+            SetRef::Static(set) => set,
+            SetRef::Shared(set) => set,
+        }
+    }
+}
+
+/// One piece of work's (or one tracked future's) place in the set's count
+/// in flight. The outcome is recorded when the work ends and applied when
+/// the ticket is dropped; a ticket dropped with nothing recorded (the work
+/// was dropped before its end) counts as lost. So every admitted piece of
+/// work leaves the count exactly once, whoever drops it.
+pub(crate) struct Ticket {
+    set: SetRef,
+    end: Option<End>,
+}
+
+impl Ticket {
+    pub(crate) fn set(&self) -> &SetRef {
+        &self.set
     }
 
-    /// One piece of work ended (its outcome counter, if any, is already
-    /// updated); wakes the drains when nothing is left in flight.
-    pub(crate) fn finish_one(&self) {
-        self.counters.ended.0.fetch_add(1, SeqCst);
-        crate::sync::seqcst_point();
-        // Pairs with `Idle::poll`, which sets the flag before its own last
-        // look at the counters: one of the two sees the other.
-        if self.rare().drain_waiting.load(SeqCst) && self.in_flight() == 0 {
-            let waiting = {
-                let mut drainers = lock(&self.drainers);
-                self.rare().drain_waiting.store(false, SeqCst);
-                std::mem::take(&mut *drainers)
-            };
-            for (_, waker) in waiting {
-                waker.wake();
-            }
+    /// The work ended this way (the first record wins).
+    pub(crate) fn record(&mut self, end: End) {
+        self.end.get_or_insert(end);
+    }
+
+    pub(crate) fn is_recorded(&self) -> bool {
+        self.end.is_some()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.set.end(self.end.unwrap_or(End::Lost));
+    }
+}
+
+/// `future` bounded by a grace period that starts now, at the call: it is
+/// stopped at `now + grace` at the latest, whoever polls it then.
+fn bounded<F: Future>(
+    grace: Duration,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Expired>> {
+    let deadline = Instant::now().checked_add(grace);
+    async move {
+        match deadline {
+            Some(at) => crate::time::timeout_at(at, future)
+                .await
+                .map_err(|_| Expired::new(grace)),
+            None => Ok(future.await),
         }
     }
 }
@@ -179,18 +270,26 @@ impl ShieldSet {
         ShieldSet {
             inner: Arc::new(SetInner {
                 spawner,
-                closed: AtomicBool::new(false),
-                counters: Counters::default(),
-                drainers: Mutex::new(Vec::new()),
-                next_drainer: AtomicU64::new(0),
+                state: AtomicU64::new(0),
+                idle: Event::new(),
+                shielded: AtomicU64::new(0),
+                tracked: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+                panicked: AtomicU64::new(0),
+                unobserved_panics: AtomicU64::new(0),
+                expired: AtomicU64::new(0),
+                lost: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+                abandoned: AtomicU64::new(0),
                 hook: Mutex::new(None),
             }),
         }
     }
 
-    /// A set whose work runs on the crate's background executor thread
-    /// (named `guard-runtime`, started on first use, shared by all such
-    /// sets).
+    /// A set whose work runs in its callers' tasks while they await it, and
+    /// moves to the crate's background executor thread (named
+    /// `guard-runtime`, started on first use, shared by all such sets)
+    /// when its handle is dropped before its end.
     ///
     /// ```
     /// let set = async_guard::shield::ShieldSet::new();
@@ -200,13 +299,16 @@ impl ShieldSet {
         Self::with(Spawner::Background)
     }
 
-    /// A set whose work runs on your executor: `spawn` receives each piece
-    /// of work as a boxed `Send` future and must run it to its end (for
-    /// example `smol::spawn(work).detach()` or `async_std::task::spawn(work)`).
+    /// A set whose work moves to your executor when its handle is dropped
+    /// before the work ended: `spawn` receives the rest of that work as a
+    /// boxed `Send` future and must run it to its end (for example
+    /// `smol::spawn(work).detach()` or `async_std::task::spawn(work)`). Work
+    /// whose handle is awaited to its end runs in the awaiting task and never
+    /// reaches `spawn`.
     ///
-    /// If the executor drops the work before it ends (it is shut down), the
-    /// work counts as [`lost`](ShieldStats::lost) and awaiting its handle
-    /// panics; drain such a set before shutting its executor down.
+    /// If the executor drops the work before it ends (it is shut down), or
+    /// `spawn` panics, the work counts as [`lost`](ShieldStats::lost); drain
+    /// such a set before shutting its executor down.
     ///
     /// ```
     /// use async_guard::shield::ShieldSet;
@@ -224,14 +326,13 @@ impl ShieldSet {
     }
 
     /// Sets the hook that receives the payload of every panic nobody awaits
-    /// (the handle was dropped before or after the work panicked). Without a
-    /// hook such panics are only counted in
+    /// (the handle was dropped, the work panicked later on the set's
+    /// executor). Without a hook such panics are only counted in
     /// [`unobserved_panics`](ShieldStats::unobserved_panics) (the standard
     /// panic hook has already printed the message when the panic happened).
     /// A panic inside the hook itself is caught and ignored.
     ///
-    /// The hook runs on whichever thread noticed that nobody will await
-    /// the panic: the executor's or the one that dropped the handle.
+    /// The hook runs on the executor's thread, right after the panic.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -259,9 +360,11 @@ impl ShieldSet {
         *lock(&self.inner.hook) = Some(Arc::new(hook));
     }
 
-    /// Starts `future` as shielded work in this set and returns its handle,
-    /// or `Err(Closed)` once the set is [closed](ShieldSet::close) (the
-    /// future is then dropped without being polled).
+    /// Makes `future` shielded work of this set and returns its handle (the
+    /// work runs while the handle is awaited, and on the set's executor if
+    /// the handle is dropped first), or `Err(Closed)` once the set is
+    /// [closed](ShieldSet::close) (the future is then dropped without being
+    /// polled).
     ///
     /// ```
     /// use async_guard::shield::ShieldSet;
@@ -276,11 +379,11 @@ impl ShieldSet {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.start(future, |_| false)
+        self.start(future, |_| false, self.shared())
     }
 
     /// Like [`shield`](ShieldSet::shield), with a grace period: the work is
-    /// stopped (dropped) if it has not finished `grace` after it started,
+    /// stopped (dropped) if it has not finished `grace` after this call,
     /// and the handle then gives `Err(Expired)`. See
     /// [`shield_within`](super::shield_within).
     ///
@@ -305,39 +408,91 @@ impl ShieldSet {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let bounded = async move {
-            crate::time::timeout(grace, future)
-                .await
-                .map_err(|_| Expired::new(grace))
-        };
-        self.start(bounded, |r| r.is_err())
+        self.start(bounded(grace, future), |r| r.is_err(), self.shared())
+    }
+
+    /// [`shield`](ShieldSet::shield) for the process-wide set.
+    pub(crate) fn shield_static<F>(&'static self, future: F) -> Result<Shielded<F::Output>, Closed>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.start(future, |_| false, SetRef::Static(&self.inner))
+    }
+
+    /// [`shield_within`](ShieldSet::shield_within) for the process-wide set.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn shield_within_static<F>(
+        &'static self,
+        grace: Duration,
+        future: F,
+    ) -> Result<Shielded<Result<F::Output, Expired>>, Closed>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let set = SetRef::Static(&self.inner);
+        self.start(bounded(grace, future), |r| r.is_err(), set)
+    }
+
+    fn shared(&self) -> SetRef {
+        SetRef::Shared(self.inner.clone())
     }
 
     fn start<F>(
         &self,
         future: F,
         is_expired: fn(&F::Output) -> bool,
+        set: SetRef,
     ) -> Result<Shielded<F::Output>, Closed>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // Count first, then check `closed`: a `close` + `drain` that starts
-        // after this check is guaranteed to see this work in flight.
-        self.inner.counters.started.0.fetch_add(1, SeqCst);
-        crate::sync::seqcst_point();
-        if self.inner.closed.load(SeqCst) {
-            self.inner.rare().refused.fetch_add(1, SeqCst);
-            self.inner.finish_one();
-            return Err(Closed::new());
-        }
-        let (work, handle) = pair(self.inner.clone());
-        let job = run_work(work, future, is_expired);
-        match &self.inner.spawner {
-            Spawner::Background => background::spawn(job),
-            Spawner::Custom(spawn) => spawn(Box::pin(job)),
-        }
-        Ok(handle)
+        self.inner.admit()?;
+        self.inner.shielded.fetch_add(1, Relaxed);
+        let ticket = Ticket { set, end: None };
+        Ok(Shielded::new(Work::new(future, ticket, is_expired)))
+    }
+
+    /// Counts `future`, a future you spawn on any executor (or await), in
+    /// this set: [`drain`](ShieldSet::drain) waits for it like for shielded
+    /// work, and its end shows in the [stats](ShieldSet::stats)
+    /// (`completed`; `panicked` if its poll panicked; `lost` if it was
+    /// dropped before it completed, for example cancelled with its task).
+    /// Returns `Err(Closed)` once the set is [closed](ShieldSet::close) (the
+    /// future is then dropped unpolled).
+    ///
+    /// Unlike [`shield`](ShieldSet::shield), this changes nothing about
+    /// where or whether the future runs: it stays the future you give it,
+    /// cancelled if you drop it. It suits the tasks a server spawns per
+    /// connection, which a graceful shutdown wants to wait for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_guard::shield::ShieldSet;
+    /// # futures_lite::future::block_on(async {
+    /// let set = ShieldSet::new();
+    /// for i in 0..3 {
+    ///     let session = async move {
+    ///         async_io::Timer::after(Duration::from_millis(5 * i)).await;
+    ///     };
+    ///     smol::spawn(set.track(session)?).detach();
+    /// }
+    /// set.close(); // shutting down: no new sessions
+    /// let report = set.drain(Duration::from_secs(5)).await;
+    /// assert_eq!((report.completed, report.still_running), (3, 0));
+    /// # Ok::<(), async_guard::Closed>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn track<F: Future>(&self, future: F) -> Result<TrackedFuture<F>, Closed> {
+        self.inner.admit()?;
+        self.inner.tracked.fetch_add(1, Relaxed);
+        let ticket = Ticket {
+            set: self.shared(),
+            end: None,
+        };
+        Ok(TrackedFuture::new(future, ticket))
     }
 
     /// Refuses new work from now on (`shield` returns `Err(Closed)`); work
@@ -352,8 +507,7 @@ impl ShieldSet {
     /// assert_eq!(set.stats().refused, 1);
     /// ```
     pub fn close(&self) {
-        self.inner.closed.store(true, SeqCst);
-        crate::sync::seqcst_point();
+        self.inner.state.fetch_or(CLOSED, SeqCst);
     }
 
     /// `true` after [`close`](ShieldSet::close).
@@ -362,11 +516,13 @@ impl ShieldSet {
     /// assert!(!async_guard::shield::ShieldSet::new().is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(SeqCst)
+        self.inner.state.load(SeqCst) & CLOSED != 0
     }
 
-    /// Waits until no work of this set is in flight, or for at most
-    /// `timeout`, and reports what happened meanwhile.
+    /// Waits until no work of this set is in flight (shielded work, whether
+    /// its caller still drives it or it moved to the executor, and
+    /// [tracked](ShieldSet::track) futures), or for at most `timeout`, and
+    /// reports what happened meanwhile.
     ///
     /// Drain does not close the set: call [`close`](ShieldSet::close) first
     /// when new work may still arrive, or the drain may keep waiting for it.
@@ -392,15 +548,15 @@ impl ShieldSet {
         let inner = self.inner.clone();
         async move {
             let before = Snapshot::take(&inner);
-            let idle = Idle {
-                inner: inner.clone(),
-                id: inner.next_drainer.fetch_add(1, SeqCst),
-            };
-            let _ = crate::time::timeout(timeout, idle).await;
+            if timeout == Duration::MAX {
+                inner.idle().await; // no deadline to watch
+            } else {
+                let _ = crate::time::timeout(timeout, inner.idle()).await;
+            }
             let after = Snapshot::take(&inner);
             let still_running = after.in_flight;
             if still_running > 0 {
-                inner.rare().abandoned.fetch_add(still_running, SeqCst);
+                inner.abandoned.fetch_add(still_running, Relaxed);
             }
             DrainReport {
                 completed: after.completed.saturating_sub(before.completed),
@@ -426,17 +582,18 @@ impl ShieldSet {
     /// ```
     pub fn stats(&self) -> ShieldStats {
         let s = Snapshot::take(&self.inner);
-        let rare = self.inner.rare();
+        let inner = &*self.inner;
         ShieldStats {
             in_flight: s.in_flight,
-            shielded: s.started.saturating_sub(s.refused),
+            shielded: inner.shielded.load(Relaxed),
+            tracked: inner.tracked.load(Relaxed),
             completed: s.completed,
             panicked: s.panicked,
-            unobserved_panics: rare.unobserved_panics.load(SeqCst),
+            unobserved_panics: inner.unobserved_panics.load(Relaxed),
             expired: s.expired,
             lost: s.lost,
-            refused: s.refused,
-            abandoned: rare.abandoned.load(SeqCst),
+            refused: inner.refused.load(Relaxed),
+            abandoned: inner.abandoned.load(Relaxed),
         }
     }
 }
@@ -461,76 +618,24 @@ impl fmt::Debug for ShieldSet {
 /// during the reading may be off by one between two fields; once nothing
 /// moves the snapshot is exact.
 struct Snapshot {
-    started: u64,
     in_flight: u64,
     completed: u64,
     panicked: u64,
     expired: u64,
     lost: u64,
-    refused: u64,
 }
 
 impl Snapshot {
     fn take(inner: &SetInner) -> Self {
-        let rare = inner.rare();
-        let (panicked, expired, lost, refused) = (
-            rare.panicked.load(SeqCst),
-            rare.expired.load(SeqCst),
-            rare.lost.load(SeqCst),
-            rare.refused.load(SeqCst),
-        );
-        let ended = inner.counters.ended.0.load(SeqCst);
-        let started = inner.counters.started.0.load(SeqCst);
+        // The count first: outcomes are counted before work leaves it, so
+        // what it says has ended is in the outcome counters read after.
+        let in_flight = inner.in_flight();
         Snapshot {
-            started,
-            in_flight: started.saturating_sub(ended),
-            completed: inner.counters.completed.0.load(SeqCst),
-            panicked,
-            expired,
-            lost,
-            refused,
-        }
-    }
-}
-
-/// Resolves when nothing is in flight; unregisters itself when dropped.
-struct Idle {
-    inner: Arc<SetInner>,
-    id: u64,
-}
-
-impl Future for Idle {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.inner.in_flight() == 0 {
-            return Poll::Ready(());
-        }
-        {
-            let mut drainers = lock(&self.inner.drainers);
-            match drainers.iter_mut().find(|(id, _)| *id == self.id) {
-                Some((_, w)) => w.clone_from(cx.waker()),
-                None => drainers.push((self.id, cx.waker().clone())),
-            }
-            self.inner.rare().drain_waiting.store(true, SeqCst);
-        }
-        crate::sync::seqcst_point();
-        // Registered and flagged before this second look, so the last
-        // `finish_one` either is seen here or finds the waker above.
-        if self.inner.in_flight() == 0 {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Drop for Idle {
-    fn drop(&mut self) {
-        let mut drainers = lock(&self.inner.drainers);
-        drainers.retain(|(id, _)| *id != self.id);
-        if drainers.is_empty() {
-            self.inner.rare().drain_waiting.store(false, SeqCst);
+            in_flight,
+            completed: inner.completed.load(Relaxed),
+            panicked: inner.panicked.load(Relaxed),
+            expired: inner.expired.load(Relaxed),
+            lost: inner.lost.load(Relaxed),
         }
     }
 }
@@ -586,8 +691,10 @@ impl DrainReport {
 pub struct ShieldStats {
     /// Work started and not ended yet.
     pub in_flight: u64,
-    /// Work accepted so far.
+    /// Work accepted so far by `shield` / `shield_within`.
     pub shielded: u64,
+    /// Futures accepted so far by [`track`](ShieldSet::track).
+    pub tracked: u64,
     /// Work that ran to its end (without panicking or expiring).
     pub completed: u64,
     /// Work that panicked (awaited or not).
@@ -605,29 +712,71 @@ pub struct ShieldStats {
     pub abandoned: u64,
 }
 
+/// Under loom, a stand-in for `event_listener::Event` built on loom's mutex,
+/// with the same protocol (a listener is registered when created, then
+/// resolves at the next `notify`): event-listener's own lock is invisible
+/// to loom, and it wakes while holding it, which loom cannot schedule
+/// around. The models check the counter protocol around it.
+#[cfg(async_guard_loom)]
+mod loom_event {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use crate::sync::{Mutex, lock};
+
+    pub(crate) struct Event {
+        inner: Mutex<(u64, Vec<Waker>)>,
+    }
+
+    pub(crate) struct Listener<'a> {
+        event: &'a Event,
+        generation: u64,
+    }
+
+    impl Event {
+        pub(crate) fn new() -> Self {
+            Event {
+                inner: Mutex::new((0, Vec::new())),
+            }
+        }
+
+        pub(crate) fn listen(&self) -> Listener<'_> {
+            Listener {
+                event: self,
+                generation: lock(&self.inner).0,
+            }
+        }
+
+        pub(crate) fn notify(&self, _n: usize) {
+            let wakers = {
+                let mut inner = lock(&self.inner);
+                inner.0 += 1;
+                std::mem::take(&mut inner.1)
+            };
+            for w in wakers {
+                w.wake();
+            }
+        }
+    }
+
+    impl Future for Listener<'_> {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let mut inner = lock(&self.event.inner);
+            if inner.0 != self.generation {
+                return Poll::Ready(());
+            }
+            inner.1.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn drainers(set: &ShieldSet) -> usize {
-        lock(&set.inner.drainers).len()
-    }
-
-    #[test]
-    fn drains_unregister_when_dropped_or_woken() {
-        futures_lite::future::block_on(async {
-            let set = ShieldSet::new();
-            drop(set.shield(async_io::Timer::after(Duration::from_millis(20))));
-            let mut d = Box::pin(set.drain(Duration::from_secs(5)));
-            assert!(futures_lite::future::poll_once(d.as_mut()).await.is_none());
-            assert!(futures_lite::future::poll_once(d.as_mut()).await.is_none());
-            assert_eq!(drainers(&set), 1, "re-polling does not register twice");
-            drop(d);
-            assert_eq!(drainers(&set), 0);
-            assert!(set.drain(Duration::from_secs(5)).await.is_complete());
-            assert_eq!(drainers(&set), 0);
-        });
-    }
 
     #[test]
     fn refused_work_does_not_stay_in_flight() {
@@ -635,8 +784,13 @@ mod tests {
         set.close();
         for _ in 0..3 {
             assert!(set.shield(async {}).is_err());
+            assert!(set.track(async {}).is_err());
         }
         let st = set.stats();
-        assert_eq!((st.in_flight, st.refused, st.shielded), (0, 3, 0));
+        assert_eq!(
+            (st.in_flight, st.refused, st.shielded, st.tracked),
+            (0, 6, 0, 0)
+        );
+        assert!(set.is_closed());
     }
 }

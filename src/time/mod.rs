@@ -270,3 +270,12 @@ pub fn remaining() -> Option<Duration> {
 pub fn inherit<F: Future>(future: F) -> Timeout<F> {
     Timeout::new(future, Deadline::at(scope::current()))
 }
+
+/// Runs `f` (one poll of a future) outside every deadline scope: code inside
+/// sees no enclosing deadline, as if it ran in a task of its own. Used by
+/// `shield`, whose work is polled by its caller but must not inherit the
+/// caller's deadline.
+#[inline]
+pub(crate) fn outside_scopes<R>(f: impl FnOnce() -> R) -> R {
+    scope::enter(None, f).0
+}
