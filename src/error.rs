@@ -346,6 +346,60 @@ impl fmt::Display for Reaped {
 
 impl std::error::Error for Reaped {}
 
+/// Shielded work ran out of its grace period and was stopped; returned by
+/// [`shield_within`](crate::shield::shield_within) and
+/// [`ShieldSet::shield_within`](crate::shield::ShieldSet::shield_within).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use async_guard::shield::shield_within;
+/// # futures_lite::future::block_on(async {
+/// let stuck = shield_within(Duration::from_millis(2), std::future::pending::<()>());
+/// let e = stuck.await.unwrap_err();
+/// assert_eq!(e.grace(), Duration::from_millis(2));
+/// assert!(e.to_string().contains("grace period"));
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    grace: Duration,
+}
+
+impl Expired {
+    pub(crate) fn new(grace: Duration) -> Self {
+        Expired { grace }
+    }
+
+    /// The grace period that ran out.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # futures_lite::future::block_on(async {
+    /// let e = async_guard::shield::shield_within(Duration::ZERO, std::future::pending::<()>())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(e.grace(), Duration::ZERO);
+    /// # });
+    /// ```
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+}
+
+impl fmt::Display for Expired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "shielded work stopped: its grace period of {:?} ran out before it finished",
+            self.grace
+        )
+    }
+}
+
+impl std::error::Error for Expired {}
+
 /// Any error of async-guard, for callers that want one type.
 ///
 /// Every typed error converts into it with `?`, and so does
@@ -382,7 +436,7 @@ pub enum Error {
     /// An idle task was reaped.
     Reaped(Reaped),
     /// Shielded work ran out of its grace period.
-    Expired(crate::shield::Expired),
+    Expired(Expired),
     /// A [`Limiter`](crate::limit::Limiter) refused a permit: the
     /// [`AcquireError`](crate::limit::AcquireError) unchanged, so the
     /// message stays the limiter's (e.g. "limiter closed: ...", or the
@@ -433,8 +487,8 @@ macro_rules! into_error {
 into_error!(Elapsed, Closed, Overloaded, Reaped);
 
 // ---- shield ----
-impl From<crate::shield::Expired> for Error {
-    fn from(e: crate::shield::Expired) -> Self {
+impl From<Expired> for Error {
+    fn from(e: Expired) -> Self {
         Error::Expired(e)
     }
 }

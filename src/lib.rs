@@ -163,8 +163,8 @@
 //! | `async_guard::limit` | `DEBUG` | `acquire timed out` | `timed_out_after` |
 //! | `async_guard::offload` | `WARN` | `pool queue full` | `pool`, `waiting` |
 //! | `async_guard::reaper` | `INFO` | `task reaped` | `reaper`, `task`, `idle_ms` |
-//! | `async_guard::shield` | `ERROR` | `shielded work panicked` | `set` |
-//! | `async_guard::shield` | `WARN` | `shielded work expired` | `set`, `grace_ms` |
+//! | `async_guard::shield` | `ERROR` | `shielded work panicked` (nobody awaited it) | `panic` |
+//! | `async_guard::shield` | `WARN` | `shielded work expired` | `grace_ms` |
 //! | `async_guard::budget` | `WARN` | `stall detected` | `future`, `poll_ms` |
 //!
 //! # Cancellation safety
@@ -224,12 +224,12 @@ mod trace;
 pub use rt::timer::model as __loom_wheel;
 
 pub use budget::{Budget, LagProbe};
-pub use error::{Closed, Elapsed, Error, Overloaded, Reaped};
+pub use error::{Closed, Elapsed, Error, Expired, Overloaded, Reaped};
 pub use ext::{FutureExt, StreamExt};
 pub use limit::{Limiter, Permit};
 pub use offload::{CpuPool, offload};
 pub use reaper::Reaper;
-pub use shield::{Expired, ShieldSet, Shielded};
+pub use shield::{ShieldSet, Shielded};
 
 /// The extension traits, imported anonymously so they never clash with
 /// `futures_lite`'s traits of the same name.

@@ -104,7 +104,7 @@ fn the_crate_error_prints_each_message_once_in_a_report() {
         closed_error().into(),
         overloaded_error().into(),
         reaped_error().into(),
-        Expired::new(Duration::from_secs(2)).into(),
+        expired_error().into(),
     ];
     for err in errors {
         let message = err.to_string();
@@ -246,4 +246,16 @@ fn reaped_error() -> Reaped {
             .await
             .unwrap_err()
     })
+}
+
+/// A real `Expired`: shielded work that ran out of its grace period.
+fn expired_error() -> Expired {
+    let clock = time::TestClock::new();
+    clock.set_auto_advance(true);
+    clock
+        .block_on(shield::shield_within(
+            Duration::from_secs(2),
+            std::future::pending::<()>(),
+        ))
+        .unwrap_err()
 }

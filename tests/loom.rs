@@ -489,7 +489,7 @@ fn shield_close_vs_start() {
         let s = set.stats();
         assert_eq!(s.in_flight, 0);
         assert_eq!(
-            (s.completed, s.refused),
+            (s.completed, s.rejected),
             if accepted { (1, 0) } else { (0, 1) }
         );
     });

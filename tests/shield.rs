@@ -332,7 +332,7 @@ fn close_refuses_new_work_and_drain_still_waits_for_old() {
         assert!(finished.load(SeqCst));
         assert!(!polled.load(SeqCst), "refused work is never polled");
         let st = set.stats();
-        assert_eq!((st.refused, st.shielded, st.in_flight), (2, 1, 0));
+        assert_eq!((st.rejected, st.shielded, st.in_flight), (2, 1, 0));
         // Use after close stays defined.
         set.close();
         assert!(set.drain(Duration::ZERO).await.is_complete());
@@ -613,7 +613,7 @@ fn drain_waits_for_work_on_both_paths_and_tracked_tasks() {
         driven.await;
         tracked.await;
         let st = set.stats();
-        assert_eq!((st.shielded, st.tracked, st.refused), (2, 1, 1));
+        assert_eq!((st.shielded, st.tracked, st.rejected), (2, 1, 1));
     });
 }
 

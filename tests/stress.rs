@@ -611,7 +611,7 @@ fn shield_stress(threads: usize) {
                 s.completed + s.panicked + s.expired + s.lost,
                 "{s:?}"
             );
-            assert_eq!((s.lost, s.expired, s.refused), (0, 0, 0), "{s:?}");
+            assert_eq!((s.lost, s.expired, s.rejected), (0, 0, 0), "{s:?}");
         }
         let unobserved = a.unobserved_panics + b.unobserved_panics;
         assert_eq!(panicked, unobserved + panicked_awaited.load(SeqCst));

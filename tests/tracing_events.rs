@@ -93,6 +93,15 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
         let _held = limiter.try_acquire().unwrap();
         let shed = futures_lite::future::block_on(limiter.acquire());
         assert!(shed.is_err());
+        let expired = clock.block_on(async {
+            async_guard::shield::shield_within(Duration::from_secs(1), std::future::pending::<()>())
+                .await
+        });
+        assert!(expired.is_err());
+        let set = async_guard::ShieldSet::new();
+        drop(set.shield(async { panic!("boom") }).unwrap()); // moves, panics, nobody awaits
+        futures_lite::future::block_on(set.drain(Duration::from_secs(10)));
+
         let gate = async_guard::Limiter::new(0); // nothing free: waits, then times out
         let timed_out = clock.block_on(gate.acquire_timeout(Duration::from_secs(1)));
         assert!(timed_out.is_err());
@@ -108,5 +117,15 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
     assert!(has("async_guard::budget: stall detected"), "{lines:#?}");
     assert!(has("async_guard::offload: pool queue full"), "{lines:#?}");
     assert!(has("async_guard::limit: load shed"), "{lines:#?}");
+    assert!(
+        has("async_guard::shield: shielded work expired"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("async_guard::shield: shielded work panicked") && l.contains("boom")
+        ),
+        "{lines:#?}"
+    );
     assert!(has("async_guard::limit: acquire timed out"), "{lines:#?}");
 }

@@ -92,7 +92,7 @@
 //! When nobody awaits (the handle was dropped and the work panicked on the
 //! executor), the panic is counted in [`ShieldStats::unobserved_panics`] and
 //! passed to the hook set with [`ShieldSet::on_panic`] or
-//! [`set_panic_hook`], so it is never silently lost (asyncio's "Task
+//! [`on_panic`], so it is never silently lost (asyncio's "Task
 //! exception was never retrieved", CPython issue 86802); it never takes down
 //! the executor.
 //!
@@ -152,13 +152,13 @@ mod handle;
 mod set;
 mod track;
 
-use std::fmt;
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub use crate::error::Expired;
 pub use handle::Shielded;
-pub use set::{BoxedWork, DrainReport, ShieldSet, ShieldStats};
+pub use set::{BoxedWork, Drain, DrainReport, ShieldSet, ShieldStats};
 pub use track::TrackedFuture;
 
 /// The process-wide set behind [`shield`], [`drain`] and [`stats`].
@@ -256,7 +256,7 @@ where
 /// assert!(report.is_complete());
 /// # });
 /// ```
-pub fn drain(timeout: Duration) -> impl Future<Output = DrainReport> + Send + 'static {
+pub fn drain(timeout: Duration) -> Drain {
     default_set().drain(timeout)
 }
 
@@ -276,71 +276,20 @@ pub fn stats() -> ShieldStats {
 }
 
 /// Sets the hook for panics of work started with [`shield`] that nobody
-/// awaits; see [`ShieldSet::on_panic`].
+/// awaits; see [`ShieldSet::on_panic`] (this is that method, for the
+/// process-wide set, as [`drain`] and [`stats`] are).
 ///
 /// # Examples
 ///
 /// ```
-/// async_guard::shield::set_panic_hook(|payload| {
+/// async_guard::shield::on_panic(|payload| {
 ///     let msg = payload.downcast_ref::<&str>().copied().unwrap_or("?");
 ///     eprintln!("shielded work panicked, nobody awaited it: {msg}");
 /// });
 /// ```
-pub fn set_panic_hook<H>(hook: H)
+pub fn on_panic<H>(hook: H)
 where
     H: Fn(Box<dyn std::any::Any + Send + 'static>) + Send + Sync + 'static,
 {
     default_set().on_panic(hook)
 }
-
-/// Shielded work ran out of its grace period and was stopped; returned by
-/// [`shield_within`] and [`ShieldSet::shield_within`].
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use async_guard::shield::Expired;
-/// let e = Expired::new(Duration::from_secs(2));
-/// assert_eq!(e.grace(), Duration::from_secs(2));
-/// assert!(e.to_string().contains("grace period"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expired {
-    grace: Duration,
-}
-
-impl Expired {
-    /// Creates the error for a grace period of `grace` (useful in tests and
-    /// adapters).
-    ///
-    /// ```
-    /// let e = async_guard::shield::Expired::new(std::time::Duration::ZERO);
-    /// # let _ = e;
-    /// ```
-    pub fn new(grace: Duration) -> Self {
-        Expired { grace }
-    }
-
-    /// The grace period that ran out.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// assert_eq!(async_guard::shield::Expired::new(Duration::MAX).grace(), Duration::MAX);
-    /// ```
-    pub fn grace(&self) -> Duration {
-        self.grace
-    }
-}
-
-impl fmt::Display for Expired {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "shielded work stopped: its grace period of {:?} ran out before it finished",
-            self.grace
-        )
-    }
-}
-
-impl std::error::Error for Expired {}

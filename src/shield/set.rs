@@ -6,17 +6,18 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[cfg(not(async_guard_loom))]
 use event_listener::Event;
 #[cfg(async_guard_loom)]
 use loom_event::Event;
 
+use super::background;
 use super::handle::{Payload, Shielded, Work};
 use super::track::TrackedFuture;
-use super::{Expired, background};
 use crate::Closed;
+use crate::Expired;
 use crate::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use crate::sync::{Mutex, lock};
 
@@ -74,7 +75,7 @@ pub(crate) struct SetInner {
     unobserved_panics: AtomicU64,
     expired: AtomicU64,
     lost: AtomicU64,
-    refused: AtomicU64,
+    rejected: AtomicU64,
     abandoned: AtomicU64,
     hook: Mutex<Option<Arc<PanicHook>>>,
 }
@@ -85,7 +86,7 @@ impl SetInner {
         let mut cur = self.state.load(SeqCst);
         loop {
             if cur & CLOSED != 0 {
-                self.refused.fetch_add(1, Relaxed);
+                self.rejected.fetch_add(1, Relaxed);
                 return Err(Closed::new());
             }
             match self
@@ -138,6 +139,10 @@ impl SetInner {
     /// hook (a panicking hook is contained), or drop it.
     pub(crate) fn unobserved_panic(&self, panic: Payload) {
         self.unobserved_panics.fetch_add(1, Relaxed);
+        crate::trace::event!("async_guard::shield", ERROR, "shielded work panicked";
+            panic = panic.downcast_ref::<&str>().copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(not a string)"));
         let hook = lock(&self.hook).clone();
         let _ = catch_unwind(AssertUnwindSafe(move || {
             if let Some(hook) = hook {
@@ -225,14 +230,49 @@ fn bounded<F: Future>(
     grace: Duration,
     future: F,
 ) -> impl Future<Output = Result<F::Output, Expired>> {
-    let deadline = Instant::now().checked_add(grace);
+    // The crate's clock: a `TestClock` drives grace periods too.
+    let deadline = crate::rt::clock::now().checked_add(grace);
     async move {
         match deadline {
-            Some(at) => crate::time::timeout_at(at, future)
-                .await
-                .map_err(|_| Expired::new(grace)),
+            Some(at) => crate::time::timeout_at(at, future).await.map_err(|_| {
+                crate::trace::event!("async_guard::shield", WARN, "shielded work expired";
+                    grace_ms = grace.as_secs_f64() * 1e3);
+                Expired::new(grace)
+            }),
             None => Ok(future.await),
         }
+    }
+}
+
+/// The future of [`ShieldSet::drain`] and [`shield::drain`](super::drain):
+/// resolves to a [`DrainReport`] once nothing is in flight or the timeout
+/// ran out. Dropping it stops waiting and has no other effect. `'static`,
+/// `Send`, `Unpin`.
+///
+/// ```
+/// use std::time::Duration;
+/// let drain: async_guard::shield::Drain = async_guard::shield::drain(Duration::ZERO);
+/// assert!(futures_lite::future::block_on(drain).is_complete());
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Drain {
+    inner: Pin<Box<dyn Future<Output = DrainReport> + Send>>,
+}
+
+impl Future for Drain {
+    type Output = DrainReport;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<DrainReport> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Drain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain").finish_non_exhaustive()
     }
 }
 
@@ -279,7 +319,7 @@ impl ShieldSet {
                 unobserved_panics: AtomicU64::new(0),
                 expired: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
-                refused: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
                 abandoned: AtomicU64::new(0),
                 hook: Mutex::new(None),
             }),
@@ -500,14 +540,14 @@ impl ShieldSet {
     ///
     /// ```
     /// let set = async_guard::shield::ShieldSet::new();
-    /// set.close();
-    /// set.close();
+    /// assert!(set.close()); // this call closed it
+    /// assert!(!set.close()); // already closed
     /// assert!(set.is_closed());
     /// assert!(set.shield(async {}).is_err());
-    /// assert_eq!(set.stats().refused, 1);
+    /// assert_eq!(set.stats().rejected, 1);
     /// ```
-    pub fn close(&self) {
-        self.inner.state.fetch_or(CLOSED, SeqCst);
+    pub fn close(&self) -> bool {
+        self.inner.state.fetch_or(CLOSED, SeqCst) & CLOSED == 0
     }
 
     /// `true` after [`close`](ShieldSet::close).
@@ -544,27 +584,29 @@ impl ShieldSet {
     /// # Ok::<(), async_guard::Closed>(())
     /// # }).unwrap();
     /// ```
-    pub fn drain(&self, timeout: Duration) -> impl Future<Output = DrainReport> + Send + 'static {
+    pub fn drain(&self, timeout: Duration) -> Drain {
         let inner = self.inner.clone();
-        async move {
-            let before = Snapshot::take(&inner);
-            if timeout == Duration::MAX {
-                inner.idle().await; // no deadline to watch
-            } else {
-                let _ = crate::time::timeout(timeout, inner.idle()).await;
-            }
-            let after = Snapshot::take(&inner);
-            let still_running = after.in_flight;
-            if still_running > 0 {
-                inner.abandoned.fetch_add(still_running, Relaxed);
-            }
-            DrainReport {
-                completed: after.completed.saturating_sub(before.completed),
-                panicked: after.panicked.saturating_sub(before.panicked),
-                expired: after.expired.saturating_sub(before.expired),
-                lost: after.lost.saturating_sub(before.lost),
-                still_running,
-            }
+        Drain {
+            inner: Box::pin(async move {
+                let before = Snapshot::take(&inner);
+                if timeout == Duration::MAX {
+                    inner.idle().await; // no deadline to watch
+                } else {
+                    let _ = crate::time::timeout(timeout, inner.idle()).await;
+                }
+                let after = Snapshot::take(&inner);
+                let still_running = after.in_flight;
+                if still_running > 0 {
+                    inner.abandoned.fetch_add(still_running, Relaxed);
+                }
+                DrainReport {
+                    completed: after.completed.saturating_sub(before.completed),
+                    panicked: after.panicked.saturating_sub(before.panicked),
+                    expired: after.expired.saturating_sub(before.expired),
+                    lost: after.lost.saturating_sub(before.lost),
+                    still_running,
+                }
+            }),
         }
     }
 
@@ -592,7 +634,7 @@ impl ShieldSet {
             unobserved_panics: inner.unobserved_panics.load(Relaxed),
             expired: s.expired,
             lost: s.lost,
-            refused: inner.refused.load(Relaxed),
+            rejected: inner.rejected.load(Relaxed),
             abandoned: inner.abandoned.load(Relaxed),
         }
     }
@@ -705,8 +747,8 @@ pub struct ShieldStats {
     pub expired: u64,
     /// Work dropped by its executor before it ended.
     pub lost: u64,
-    /// Work refused because the set was closed.
-    pub refused: u64,
+    /// Work rejected because the set was closed.
+    pub rejected: u64,
     /// Work still running when a drain gave up, summed over drains (work
     /// left behind by two drains counts twice).
     pub abandoned: u64,
@@ -788,7 +830,7 @@ mod tests {
         }
         let st = set.stats();
         assert_eq!(
-            (st.in_flight, st.refused, st.shielded, st.tracked),
+            (st.in_flight, st.rejected, st.shielded, st.tracked),
             (0, 6, 0, 0)
         );
         assert!(set.is_closed());
