@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use async_guard::budget::{LagProbe, LagStats};
@@ -244,16 +243,15 @@ impl Running {
         } = self;
         let lag: LagStats = probe.stats();
 
-        // Shutdown: stop accepting, let running sessions end, then wait for
-        // every shielded write (the step asyncio programs forget).
+        // Shutdown: stop accepting, let running sessions end (the set
+        // tracks every connection's task), then wait for every shielded
+        // write (the step asyncio programs forget).
         drop(stop_tx);
         let _ = server_thread.join();
-        let settle = Instant::now();
-        while server.counters.active.load(Relaxed) > 0 && settle.elapsed() < Duration::from_secs(5)
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let stuck = server.counters.active.load(Relaxed);
+        server.sessions.close();
+        let sessions =
+            futures_lite::future::block_on(server.sessions.drain(Duration::from_secs(5)));
+        let stuck = sessions.still_running;
         let drain =
             futures_lite::future::block_on(async_guard::shield::drain(Duration::from_secs(5)));
         probe.stop();

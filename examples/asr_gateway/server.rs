@@ -13,6 +13,7 @@ use async_guard::budget::Budget;
 use async_guard::limit::Limiter;
 use async_guard::offload::CpuPool;
 use async_guard::reaper::{Activity, Reaper};
+use async_guard::shield::ShieldSet;
 use async_guard::time::timeout;
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, FutureExt as _};
@@ -110,6 +111,9 @@ pub struct Server {
     pub limiter: Limiter,
     pub pool: CpuPool,
     pub reaper: Reaper,
+    /// Every connection's task, tracked so that shutdown can wait for them
+    /// (`close` + `drain`) instead of polling a counter.
+    pub sessions: ShieldSet,
     /// Prefix of every file this server instance writes (unique per run,
     /// so two runs sharing an output directory never collide).
     pub run_id: String,
@@ -128,6 +132,7 @@ impl Server {
                 .tick(Duration::from_millis(50))
                 .name("asr-sessions")
                 .build(),
+            sessions: ShieldSet::new(),
             counters: Counters::default(),
             run_id: format!("{:08x}", crate::recognizer::seed_from_clock() & 0xffff_ffff),
             next_session: AtomicU64::new(1),
@@ -616,7 +621,10 @@ pub async fn accept_loop(
             })
             .await;
         match accepted {
-            Some(Ok((conn, _))) => spawn(Box::pin(handle(server.clone(), conn))),
+            Some(Ok((conn, _))) => match server.sessions.track(handle(server.clone(), conn)) {
+                Ok(session) => spawn(Box::pin(session)),
+                Err(_closed) => {} // shutting down: the connection is dropped
+            },
             // Out of file descriptors, say: back off instead of spinning.
             Some(Err(_)) => {
                 Timer::after(Duration::from_millis(5)).await;
