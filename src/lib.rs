@@ -229,7 +229,8 @@ pub use ext::{FutureExt, StreamExt};
 pub use limit::{Limiter, Permit};
 pub use offload::{CpuPool, offload};
 pub use reaper::Reaper;
-pub use shield::{ShieldSet, Shielded};
+pub use shield::{ShieldSet, Shielded, shield};
+pub use time::{sleep, timeout, timeout_at};
 
 /// The extension traits, imported anonymously so they never clash with
 /// `futures_lite`'s traits of the same name.

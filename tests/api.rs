@@ -259,3 +259,26 @@ fn expired_error() -> Expired {
         ))
         .unwrap_err()
 }
+
+/// The root re-exports each cure's entry point the same way
+/// (`async_guard::offload(f)`, `shield(f)`, `timeout(d, f)`, `sleep(d)`),
+/// and names are taken from any string type, `&String` included.
+#[test]
+fn root_entry_points_and_names_of_any_string_type() {
+    let clock = time::TestClock::new();
+    clock.set_auto_advance(true);
+    clock.block_on(async {
+        assert_eq!(async_guard::offload(|| 2).await, 2);
+        assert_eq!(async_guard::shield(async { 3 }).await, 3);
+        assert_eq!(
+            async_guard::timeout(Duration::from_secs(1), async { 4 }).await,
+            Ok(4)
+        );
+        async_guard::sleep(Duration::from_secs(1)).await;
+        let reaper = async_guard::Reaper::new(Duration::from_secs(5));
+        let name = String::from("session-9");
+        assert_eq!(reaper.track(&name, |_| async { 5 }).await.unwrap(), 5);
+        let (_activity, _idle) = reaper.watch(&name);
+        assert_eq!(reaper.track(name, |_| async { 6 }).await.unwrap(), 6);
+    });
+}

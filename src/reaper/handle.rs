@@ -99,12 +99,12 @@ impl Reaper {
     /// assert_eq!(n.unwrap(), 7);
     /// # });
     /// ```
-    pub fn track<T, F>(&self, name: impl Into<Arc<str>>, task: T) -> Tracked<F>
+    pub fn track<T, F>(&self, name: impl AsRef<str>, task: T) -> Tracked<F>
     where
         T: FnOnce(Activity) -> F,
         F: Future,
     {
-        Tracked::new(self.owner.shared.register(name.into()), task)
+        Tracked::new(self.owner.shared.register(Arc::from(name.as_ref())), task)
     }
 
     /// Watches something that is not one future (a session, a connection, a
@@ -121,8 +121,8 @@ impl Reaper {
     /// assert!(idle.await.unwrap() >= Duration::from_millis(20));
     /// # });
     /// ```
-    pub fn watch(&self, name: impl Into<Arc<str>>) -> (Activity, Idle) {
-        let entry = self.owner.shared.register(name.into());
+    pub fn watch(&self, name: impl AsRef<str>) -> (Activity, Idle) {
+        let entry = self.owner.shared.register(Arc::from(name.as_ref()));
         (
             Activity {
                 entry: entry.clone(),
