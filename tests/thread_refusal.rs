@@ -537,7 +537,7 @@ fn assert_reaps_idle_task(reaper: &Reaper, idle: Tracked<std::future::Pending<()
 }
 
 fn idle_task(reaper: &Reaper, name: &str) -> Tracked<std::future::Pending<()>> {
-    reaper.track(name.to_string(), |_activity| std::future::pending::<()>())
+    reaper.track(name, |_activity| std::future::pending::<()>())
 }
 
 #[test]
