@@ -26,7 +26,7 @@ use crate::shield::{self, Expired, Shielded};
 use crate::time::{self, IdleTimeout, Timeout, TimeoutEach, WithDeadline};
 
 /// Cures for any [`Future`]: timeouts ([`time`](crate::time)), shields
-/// ([`shield`](crate::shield)) and stall detection
+/// ([`shield`](mod@crate::shield)) and stall detection
 /// ([`budget`](crate::budget)) as methods.
 ///
 /// Implemented for every future. Import it anonymously (or through

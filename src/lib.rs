@@ -11,7 +11,7 @@
 //! | operations and streams that hang forever | timeouts, deadline scopes, stream timeouts | [`time`] |
 //! | hot loops starve other tasks | cooperative yielding, stall detection, lag probe | [`budget`] |
 //! | idle tasks leak | activity tracking that reaps idle tasks | [`reaper`] |
-//! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | [`shield`] |
+//! | critical writes lost on cancellation | shielded work that survives its caller, drained at exit | [`shield`](mod@shield) |
 //!
 //! ```
 //! use std::time::Duration;
@@ -57,7 +57,7 @@
 //!   [`touch`](reaper::Activity::touch) their activity within a
 //!   time-to-live; [`watch`](Reaper::watch) does the same for things that
 //!   are not one future.
-//! - [`shield`]: [`shield::shield`] (or [`FutureExt::shield`]) runs
+//! - [`shield`](mod@shield): [`shield::shield`] (or [`FutureExt::shield`]) runs
 //!   critical work to its end whatever happens to the caller, and
 //!   [`shield::drain`] waits for it at the end of `main`; a [`ShieldSet`]
 //!   is a group of its own, closable, on your executor if you like.
@@ -185,7 +185,7 @@
 //!   await; no stream item is buffered, so none is lost.
 //! - [`reaper`](reaper#cancellation-safety): dropping a tracked task takes
 //!   it out of its reaper at once.
-//! - [`shield`](shield#cancellation-safety): dropping a handle never cancels
+//! - [`shield`](mod@shield#cancellation-safety): dropping a handle never cancels
 //!   the work; only a grace period or a user executor stops it early.
 //!
 //! These are checked by dropping every public future after 0, 1, 2, ...
