@@ -335,10 +335,7 @@ fn too_many_only_above_the_maximum() {
         // Above the current limit but not the maximum: it waits (here,
         // bounded by a timeout), and is counted as timed out, not rejected.
         let t0 = now();
-        let err = limiter
-            .acquire_many_timeout(max, 5 * MS)
-            .await
-            .unwrap_err();
+        let err = limiter.acquire_many_timeout(max, 5 * MS).await.unwrap_err();
         assert!(err.is_elapsed(), "{err}");
         assert_eq!(now(), t0 + 5 * MS);
         assert!(matches!(

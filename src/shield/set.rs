@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[cfg(not(async_guard_loom))]
 use event_listener::Event;
@@ -225,7 +225,7 @@ fn bounded<F: Future>(
     grace: Duration,
     future: F,
 ) -> impl Future<Output = Result<F::Output, Expired>> {
-    let deadline = Instant::now().checked_add(grace);
+    let deadline = crate::rt::clock::now().checked_add(grace);
     async move {
         match deadline {
             Some(at) => crate::time::timeout_at(at, future)
