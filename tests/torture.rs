@@ -30,9 +30,10 @@ const MS: Duration = Duration::from_millis(1);
 /// Bound for "eventually" checks: generous, a bug fails instead of hanging.
 const BOUND: Duration = Duration::from_secs(5);
 
-/// A real wait, for futures tortured beside real threads.
+/// A real wait, for the reaper and stall-detector rounds (the `limit` and
+/// `shield` modules use the virtual clock's `sleep`).
 async fn sleep(d: Duration) {
-    // Real: the futures around it wait on real threads (see the module docs).
+    // Real: a reaper built outside a clock, a stall detector measuring real blocking.
     Timer::after(d).await;
 }
 
