@@ -1,4 +1,10 @@
 //! Integration tests of the `limit` cure, under every runtime.
+//!
+//! Waits, holds and timeouts run on the virtual clock
+//! (`runtimes::virtual_time`/`virtual_each`, helper tasks entered on the
+//! same clock), so they are asserted as exact instants; no test here sleeps
+//! in real time. The stress test's short timeouts stay on the real clock
+//! (real threads racing are its subject).
 
 mod runtimes;
 
@@ -11,11 +17,14 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use async_guard::limit::{Acquire, AcquireError, Limiter, Permit, gather, try_gather};
+use async_guard::time::{now, sleep};
 use async_guard::{Error, StreamExt as _};
-use async_io::Timer;
 use futures_lite::{StreamExt, stream};
 
 // ---- helpers ----
+
+const MS: Duration = Duration::from_millis(1);
+const US: Duration = Duration::from_micros(1);
 
 /// A waker that remembers it was woken.
 #[derive(Default)]
@@ -99,7 +108,8 @@ async fn within<F: Future>(fut: F) -> F::Output {
 
 #[test]
 fn seed_scenario_three_at_a_time_all_ten_finish() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
+        let t0 = now();
         let limiter = Limiter::new(3);
         let gauge = Arc::new(Gauge::default());
         let finished = Arc::new(AtomicUsize::new(0));
@@ -107,14 +117,17 @@ fn seed_scenario_three_at_a_time_all_ten_finish() {
         for i in 0..10 {
             let (limiter, gauge, finished, tx) =
                 (limiter.clone(), gauge.clone(), finished.clone(), tx.clone());
-            runtimes::spawn(rt, async move {
-                let _permit = limiter.acquire().await.unwrap();
-                gauge.enter();
-                Timer::after(Duration::from_millis(5)).await;
-                gauge.exit();
-                finished.fetch_add(1, Ordering::SeqCst);
-                tx.send(i).await.unwrap();
-            });
+            runtimes::spawn(
+                rt,
+                clock.enter(async move {
+                    let _permit = limiter.acquire().await.unwrap();
+                    gauge.enter();
+                    sleep(5 * MS).await;
+                    gauge.exit();
+                    finished.fetch_add(1, Ordering::SeqCst);
+                    tx.send(i).await.unwrap();
+                }),
+            );
         }
         drop(tx);
         let mut done: Vec<i32> = within(rx.collect()).await;
@@ -122,6 +135,8 @@ fn seed_scenario_three_at_a_time_all_ten_finish() {
         assert_eq!(done, (0..10).collect::<Vec<_>>());
         assert_eq!(finished.load(Ordering::SeqCst), 10);
         assert_eq!(gauge.max.load(Ordering::SeqCst), 3);
+        // Four waves of 5 ms (3 + 3 + 3 + 1).
+        assert_eq!(now(), t0 + 20 * MS);
         let stats = limiter.stats();
         assert_eq!((stats.in_use, stats.waiting, stats.acquired), (0, 0, 10));
     });
@@ -129,19 +144,22 @@ fn seed_scenario_three_at_a_time_all_ten_finish() {
 
 #[test]
 fn seed_scenario_with_gather() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
+        let t0 = now();
         let gauge = Arc::new(Gauge::default());
         let jobs = (0..10).map(|i| {
             let gauge = gauge.clone();
             async move {
                 gauge.enter();
-                Timer::after(Duration::from_millis(3)).await;
+                sleep(3 * MS).await;
                 gauge.exit();
                 i
             }
         });
         assert_eq!(gather(3, jobs).await, (0..10).collect::<Vec<_>>());
         assert_eq!(gauge.max.load(Ordering::SeqCst), 3);
+        // Four waves of 3 ms.
+        assert_eq!(now(), t0 + 12 * MS);
     });
 }
 
@@ -198,29 +216,35 @@ fn waiters_are_served_in_fifo_order_weights_included() {
 
 #[test]
 fn a_heavy_waiter_is_not_starved_by_light_ones() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
+        let t0 = now();
         let limiter = Limiter::new(5);
         let stop = Arc::new(AtomicBool::new(false));
-        // Four tasks keep taking 1 permit each, always overlapping.
+        // Four tasks keep taking 1 permit each for 1 ms, always
+        // overlapping: each releases and takes again on every whole ms.
         for _ in 0..4 {
             let (limiter, stop) = (limiter.clone(), stop.clone());
-            runtimes::spawn(rt, async move {
-                while !stop.load(Ordering::SeqCst) {
-                    match limiter.acquire().await {
-                        Ok(_p) => {
-                            Timer::after(Duration::from_millis(1)).await;
+            runtimes::spawn(
+                rt,
+                clock.enter(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        match limiter.acquire().await {
+                            Ok(_p) => sleep(MS).await,
+                            Err(_) => break,
                         }
-                        Err(_) => break,
                     }
-                }
-            });
+                }),
+            );
         }
-        Timer::after(Duration::from_millis(5)).await;
+        // Queue between two whole ms, while the four hold a permit each.
+        sleep(5 * MS + 500 * US).await;
         let big = async_guard::time::timeout(Duration::from_secs(5), limiter.acquire_many(5))
             .await
             .expect("the heavy waiter starved")
             .unwrap();
         assert_eq!(big.weight(), 5);
+        // Served at the next release of all four: nobody barged past it.
+        assert_eq!(now(), t0 + 6 * MS);
         stop.store(true, Ordering::SeqCst);
         drop(big);
         limiter.close();
@@ -229,29 +253,36 @@ fn a_heavy_waiter_is_not_starved_by_light_ones() {
 
 #[test]
 fn fifo_order_under_runtimes() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
         let limiter = Limiter::new(2);
         let held = limiter.acquire_many(2).await.unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = smol::channel::unbounded::<()>();
         for i in 0..8 {
             let (l, order, tx) = (limiter.clone(), order.clone(), tx.clone());
-            runtimes::spawn(rt, async move {
-                let _p = l.acquire_many(1 + i % 2).await.unwrap();
-                order.lock().unwrap().push(i);
-                Timer::after(Duration::from_micros(200)).await;
-                drop(tx);
-            });
+            runtimes::spawn(
+                rt,
+                clock.enter(async move {
+                    let _p = l.acquire_many(1 + i % 2).await.unwrap();
+                    order.lock().unwrap().push(i);
+                    sleep(200 * US).await;
+                    drop(tx);
+                }),
+            );
             // Wait until it queued, so the queue order is the spawn order.
             while limiter.stats().waiting < i + 1 {
-                Timer::after(Duration::from_millis(1)).await;
+                sleep(MS).await;
             }
         }
         drop(tx);
+        let released = now();
         drop(held);
         let _ = within(rx.recv()).await; // all senders gone = all tasks done
         let order = order.lock().unwrap().clone();
         assert_eq!(order, (0..8).collect::<Vec<_>>());
+        // Weights 1, 2, 1, 2, .. under a limit of 2: a weight-2 head waits
+        // for the weight-1 task before it, so they run one after another.
+        assert_eq!(now(), released + 8 * 200 * US);
     });
 }
 
@@ -287,7 +318,7 @@ fn max_waiting_zero_never_queues_but_grants_free_permits() {
 
 #[test]
 fn too_many_only_above_the_maximum() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let limiter = Limiter::new(3);
         let max = Limiter::MAX_PERMITS;
         assert_eq!(
@@ -303,11 +334,10 @@ fn too_many_only_above_the_maximum() {
         ));
         // Above the current limit but not the maximum: it waits (here,
         // bounded by a timeout), and is counted as timed out, not rejected.
-        let err = limiter
-            .acquire_many_timeout(max, Duration::from_millis(5))
-            .await
-            .unwrap_err();
+        let t0 = now();
+        let err = limiter.acquire_many_timeout(max, 5 * MS).await.unwrap_err();
         assert!(err.is_elapsed(), "{err}");
+        assert_eq!(now(), t0 + 5 * MS);
         assert!(matches!(
             limiter.try_acquire_many(4),
             Err(AcquireError::NoneFree)
@@ -322,21 +352,24 @@ fn too_many_only_above_the_maximum() {
 
 #[test]
 fn close_wakes_every_waiter_and_held_permits_still_return() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
         let limiter = Limiter::new(2);
         let held = limiter.acquire_many(2).await.unwrap();
         let (tx, rx) = smol::channel::unbounded();
         for w in [1, 2, 1] {
             let (limiter, tx) = (limiter.clone(), tx.clone());
-            runtimes::spawn(rt, async move {
-                tx.send(limiter.acquire_many(w).await.map(|p| p.weight()))
-                    .await
-                    .unwrap();
-            });
+            runtimes::spawn(
+                rt,
+                clock.enter(async move {
+                    tx.send(limiter.acquire_many(w).await.map(|p| p.weight()))
+                        .await
+                        .unwrap();
+                }),
+            );
         }
         drop(tx);
         while limiter.stats().waiting < 3 {
-            Timer::after(Duration::from_millis(1)).await;
+            sleep(MS).await;
         }
         assert!(limiter.close());
         let results: Vec<_> = within(rx.collect()).await;
@@ -425,7 +458,8 @@ fn forget_split_merge_keep_the_books() {
 
 #[test]
 fn permits_are_send_and_move_into_tasks() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
+        let t0 = now();
         let limiter = Limiter::new(1);
         let permit: Permit = limiter.acquire().await.unwrap();
         assert_send(&permit);
@@ -435,12 +469,16 @@ fn permits_are_send_and_move_into_tasks() {
         assert_send(&gather(2, [std::future::ready(1)]));
         assert_send(&stream::iter([1]).map_limited(2, std::future::ready));
         let (tx, rx) = smol::channel::bounded(1);
-        runtimes::spawn(rt, async move {
-            Timer::after(Duration::from_millis(2)).await;
-            drop(permit);
-            tx.send(()).await.unwrap();
-        });
+        runtimes::spawn(
+            rt,
+            clock.enter(async move {
+                sleep(2 * MS).await;
+                drop(permit);
+                tx.send(()).await.unwrap();
+            }),
+        );
         assert_eq!(within(acquire).await.unwrap().weight(), 1);
+        assert_eq!(now(), t0 + 2 * MS, "granted when the task let go");
         within(rx.recv()).await.unwrap();
     });
 }
@@ -449,7 +487,7 @@ fn permits_are_send_and_move_into_tasks() {
 
 #[test]
 fn new_zero_is_a_gate_opened_by_add_permits() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let gate = Limiter::new(0);
         assert_eq!(gate.available(), 0);
         let mut a = queued(&gate, 1);
@@ -470,12 +508,14 @@ fn new_zero_is_a_gate_opened_by_add_permits() {
         let opener = {
             let gate = gate.clone();
             async move {
-                Timer::after(Duration::from_millis(5)).await;
+                sleep(5 * MS).await;
                 gate.add_permits(1);
             }
         };
+        let t0 = now();
         let (permit, ()) = within(futures_lite::future::zip(gate.acquire(), opener)).await;
         assert_eq!(permit.unwrap().weight(), 1);
+        assert_eq!(now(), t0 + 5 * MS);
     });
 }
 
@@ -622,9 +662,11 @@ fn errors_keep_their_message_through_question_mark() {
         Limiter::builder().limit(0).max_waiting(0).build().acquire(),
     )
     .unwrap_err();
-    let elapsed =
-        futures_lite::future::block_on(Limiter::new(0).acquire_timeout(Duration::from_millis(1)))
-            .unwrap_err();
+    let clock = async_guard::time::TestClock::new();
+    clock.set_auto_advance(true);
+    let elapsed = clock
+        .block_on(Limiter::new(0).acquire_timeout(MS))
+        .unwrap_err();
     for e in [none_free, too_many, closed, shed, elapsed] {
         let w = wide(e).unwrap_err();
         assert_eq!(w.to_string(), e.to_string());
@@ -746,40 +788,43 @@ fn gather_drops_its_old_waker_outside_the_lock() {
 
 #[test]
 fn acquire_timeout_expires_and_counts() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let limiter = Limiter::new(1);
         let held = limiter.acquire().await.unwrap();
-        let start = std::time::Instant::now();
-        let err = limiter
-            .acquire_timeout(Duration::from_millis(20))
-            .await
-            .unwrap_err();
+        let start = now();
+        let err = limiter.acquire_timeout(20 * MS).await.unwrap_err();
         assert!(err.is_elapsed());
         assert!(matches!(Error::from(err), Error::Limit(e) if e.is_elapsed()));
-        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert_eq!(now(), start + 20 * MS);
         let s = limiter.stats();
         assert_eq!((s.timed_out, s.waiting), (1, 0));
         drop(held);
         assert!(limiter.acquire_timeout(Duration::ZERO).await.is_ok());
         assert!(limiter.acquire_timeout(Duration::MAX).await.is_ok());
+        assert_eq!(now(), start + 20 * MS, "free permits are taken at once");
     });
 }
 
 #[test]
 fn enclosing_deadline_bounds_acquire() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let limiter = Limiter::new(1);
         let _held = limiter.acquire().await.unwrap();
         let inner = limiter.clone();
-        let r = async_guard::time::timeout(Duration::from_millis(10), async move {
+        let t0 = now();
+        let r = async_guard::time::timeout(10 * MS, async move {
             inner.acquire_timeout(Duration::from_secs(60)).await
         })
         .await
         .unwrap();
         match r {
-            Err(AcquireError::Elapsed(e)) => assert!(e.is_enclosing()),
+            Err(AcquireError::Elapsed(e)) => {
+                assert!(e.is_enclosing());
+                assert_eq!(e.deadline(), t0 + 10 * MS);
+            }
             other => panic!("unexpected {other:?}"),
         }
+        assert_eq!(now(), t0 + 10 * MS);
     });
 }
 
@@ -843,18 +888,21 @@ fn dropping_after_k_polls_never_leaks() {
     // A real scenario under each runtime: waiters are dropped after being
     // polled k times, while other tasks hold and release permits.
     for k in 0..6 {
-        runtimes::each(move |rt| async move {
+        runtimes::virtual_each(move |rt, clock| async move {
             let limiter = Limiter::new(2);
             let (tx, rx) = smol::channel::unbounded::<()>();
             for _ in 0..4 {
                 let (limiter, tx) = (limiter.clone(), tx.clone());
-                runtimes::spawn(rt, async move {
-                    for _ in 0..5 {
-                        let _p = limiter.acquire().await.unwrap();
-                        Timer::after(Duration::from_micros(300)).await;
-                    }
-                    drop(tx);
-                });
+                runtimes::spawn(
+                    rt,
+                    clock.enter(async move {
+                        for _ in 0..5 {
+                            let _p = limiter.acquire().await.unwrap();
+                            sleep(300 * US).await;
+                        }
+                        drop(tx);
+                    }),
+                );
             }
             for w in [1, 2, 1, 2] {
                 let mut m = Manual::new(limiter.acquire_many(w));
@@ -862,7 +910,7 @@ fn dropping_after_k_polls_never_leaks() {
                     if m.poll().is_ready() {
                         break;
                     }
-                    Timer::after(Duration::from_micros(200)).await;
+                    sleep(200 * US).await;
                 }
                 drop(m);
             }
@@ -877,17 +925,28 @@ fn dropping_after_k_polls_never_leaks() {
 
 #[test]
 fn timeout_racing_a_grant_loses_nothing() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
         let limiter = Limiter::new(1);
         for i in 0..50u64 {
             let held = limiter.acquire().await.unwrap();
-            runtimes::spawn(rt, async move {
-                Timer::after(Duration::from_micros(500 + (i % 7) * 100)).await;
-                drop(held);
-            });
-            let _ = limiter
-                .acquire_timeout(Duration::from_micros(500 + (i % 5) * 100))
-                .await;
+            let hold = Duration::from_micros(500 + (i % 7) * 100);
+            let wait = Duration::from_micros(500 + (i % 5) * 100);
+            let start = now();
+            runtimes::spawn(
+                rt,
+                clock.enter(async move {
+                    sleep(hold).await;
+                    drop(held);
+                }),
+            );
+            let raced = limiter.acquire_timeout(wait).await;
+            // Whichever comes first wins, exactly then (a tie may go
+            // either way).
+            assert_eq!(now(), start + hold.min(wait), "iteration {i}");
+            if hold != wait {
+                assert_eq!(raced.is_ok(), hold < wait, "iteration {i}");
+            }
+            drop(raced);
             // Whatever won the race, the permit must come back.
             let p = limiter.acquire_timeout(Duration::from_secs(5)).await;
             assert!(p.is_ok(), "permit lost at iteration {i}");
@@ -900,13 +959,13 @@ fn timeout_racing_a_grant_loses_nothing() {
 
 #[test]
 fn gather_keeps_input_order_and_bound() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let gauge = Arc::new(Gauge::default());
         let jobs = (0..40u64).map(|i| {
             let gauge = gauge.clone();
             async move {
                 gauge.enter();
-                Timer::after(Duration::from_micros(100 * ((i * 7) % 5))).await;
+                sleep(100 * US * ((i * 7) % 5) as u32).await;
                 gauge.exit();
                 i
             }
@@ -959,7 +1018,8 @@ impl Drop for DropCount {
 
 #[test]
 fn try_gather_stops_at_the_first_error() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
+        let t0 = now();
         let dropped = Arc::new(AtomicUsize::new(0));
         let started = Arc::new(AtomicUsize::new(0));
         let jobs = (0..100u64).map(|i| {
@@ -971,12 +1031,14 @@ fn try_gather_stops_at_the_first_error() {
                 if i == 5 {
                     return Err(format!("job {i}"));
                 }
-                Timer::after(Duration::from_millis(if i < 5 { 1 } else { 10_000 })).await;
+                sleep(if i < 5 { MS } else { Duration::from_secs(10) }).await;
                 Ok(i)
             }
         });
         let err = try_gather(3, jobs).await.unwrap_err();
         assert_eq!(err, "job 5");
+        // Jobs 0-2 end at 1 ms; job 5, started then, fails at once.
+        assert_eq!(now(), t0 + MS);
         let started = started.load(Ordering::SeqCst);
         assert!(started < 100, "stopped taking new jobs ({started} started)");
         assert_eq!(
@@ -1026,7 +1088,7 @@ fn dropping_gather_drops_the_running_futures() {
 
 #[test]
 fn map_limited_keeps_order_and_bound() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let gauge = Arc::new(Gauge::default());
         let g = gauge.clone();
         let out: Vec<u64> = stream::iter(0..30u64)
@@ -1034,7 +1096,7 @@ fn map_limited_keeps_order_and_bound() {
                 let gauge = g.clone();
                 async move {
                     gauge.enter();
-                    Timer::after(Duration::from_micros(100 * ((i * 3) % 4))).await;
+                    sleep(100 * US * ((i * 3) % 4) as u32).await;
                     gauge.exit();
                     i * 2
                 }
@@ -1053,9 +1115,10 @@ fn map_limited_keeps_order_and_bound() {
 
 #[test]
 fn map_limited_with_a_slow_source() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
+        let t0 = now();
         let source = stream::iter(0..5u32).then(|i| async move {
-            Timer::after(Duration::from_millis(1)).await;
+            sleep(MS).await;
             i
         });
         let out: Vec<u32> = source
@@ -1063,6 +1126,7 @@ fn map_limited_with_a_slow_source() {
             .collect()
             .await;
         assert_eq!(out, [1, 2, 3, 4, 5]);
+        assert_eq!(now(), t0 + 5 * MS, "one item per ms of the source");
     });
 }
 

@@ -1,12 +1,21 @@
 //! Integration tests for `async_guard::shield`.
+//!
+//! Work, grace periods and drains wait on the virtual clock
+//! (`runtimes::virtual_time`/`virtual_each`), so they are asserted as exact
+//! instants. Work that moves off the caller stays on the clock: a user
+//! spawner enters it (`set_on`), and the background thread keeps the clock
+//! of work spawned from a clocked context. Real waits remain where real
+//! threads do the work (file I/O on `blocking`'s threads, the process-wide
+//! set shared with the other tests); each says why.
 mod runtimes;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_guard::shield::{self, Expired, ShieldSet, shield, shield_within};
+use async_guard::time::{TestClock, now, sleep};
 use async_guard::{Error, FutureExt as _};
 use async_io::Timer;
 use futures_lite::future::{self, FutureExt as _};
@@ -16,14 +25,17 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// A set whose work runs on the runtime the test body runs under.
-fn set_on(rt: Runtime) -> ShieldSet {
+/// A set whose work runs on the runtime the test body runs under, on
+/// `clock` (the spawner enters the moved work on it).
+fn set_on(rt: Runtime, clock: &TestClock) -> ShieldSet {
+    let clock = clock.clone();
     match rt {
-        Runtime::Smol => ShieldSet::with_spawner(|w| smol::spawn(w).detach()),
-        Runtime::AsyncStd => ShieldSet::with_spawner(|w| {
-            async_std::task::spawn(w);
+        Runtime::Smol => ShieldSet::with_spawner(move |w| smol::spawn(clock.enter(w)).detach()),
+        Runtime::AsyncStd => ShieldSet::with_spawner(move |w| {
+            async_std::task::spawn(clock.enter(w));
         }),
-        // No executor of its own: use the background thread.
+        // No executor of its own: use the background thread, which keeps
+        // the clock of work spawned from a clocked context.
         Runtime::BlockOn | Runtime::Executor => ShieldSet::new(),
     }
 }
@@ -37,14 +49,16 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 #[test]
 fn output_reaches_a_caller_that_is_not_cancelled() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
         assert_eq!(shield(async { 7 }).await, 7);
+        let t0 = now();
         let slow = shield(async {
-            Timer::after(ms(10)).await;
+            sleep(ms(10)).await;
             "late"
         });
         assert_eq!(slow.await, "late");
-        let set = set_on(rt);
+        assert_eq!(now(), t0 + ms(10));
+        let set = set_on(rt, &clock);
         assert_eq!(set.shield(async { vec![1, 2] }).unwrap().await, vec![1, 2]);
         assert_eq!(async { 3 }.shield().await, 3);
     });
@@ -52,17 +66,18 @@ fn output_reaches_a_caller_that_is_not_cancelled() {
 
 #[test]
 fn message_is_delivered_when_the_caller_is_dropped_mid_operation() {
-    runtimes::each(|rt| async move {
+    runtimes::virtual_each(|rt, clock| async move {
         for k in 0..4 {
-            let set = set_on(rt);
+            let set = set_on(rt, &clock);
+            let t0 = now();
             let (tx, rx) = smol::channel::bounded(1);
             let s = set.clone();
             let mut caller = Box::pin(async move {
                 let handle = s
                     .shield(async move {
-                        Timer::after(ms(5)).await;
+                        sleep(ms(5)).await;
                         tx.send(k).await.unwrap();
-                        Timer::after(ms(5)).await;
+                        sleep(ms(5)).await;
                     })
                     .unwrap();
                 handle.await;
@@ -79,8 +94,10 @@ fn message_is_delivered_when_the_caller_is_dropped_mid_operation() {
             }
             drop(caller);
             assert_eq!(rx.recv().await.unwrap(), k);
+            assert_eq!(now(), t0 + ms(5), "sent on time after the move");
             let report = set.drain(Duration::from_secs(5)).await;
             assert!(report.is_complete());
+            assert_eq!(now(), t0 + ms(10), "the drain ends with the work");
             assert_eq!(set.stats().completed, 1);
         }
     });
@@ -88,13 +105,21 @@ fn message_is_delivered_when_the_caller_is_dropped_mid_operation() {
 
 #[test]
 fn file_is_written_in_full_and_flushed_when_the_caller_is_dropped() {
+    // Real time: the file I/O runs on `blocking`'s real threads, which
+    // auto-advance cannot see (the drain's timeout would jump ahead of it).
     runtimes::each(|rt| async move {
         let path = std::env::temp_dir().join(format!(
             "async-guard-shield-{}-{rt:?}.txt",
             std::process::id()
         ));
         let _ = std::fs::remove_file(&path);
-        let set = set_on(rt);
+        let set = match rt {
+            Runtime::Smol => ShieldSet::with_spawner(|w| smol::spawn(w).detach()),
+            Runtime::AsyncStd => ShieldSet::with_spawner(|w| {
+                async_std::task::spawn(w);
+            }),
+            Runtime::BlockOn | Runtime::Executor => ShieldSet::new(),
+        };
         let s = set.clone();
         let p = path.clone();
         let caller = async move {
@@ -106,7 +131,8 @@ fn file_is_written_in_full_and_flushed_when_the_caller_is_dropped() {
                         .await
                         .unwrap();
                     if i % 25 == 0 {
-                        Timer::after(ms(1)).await; // a slow disk
+                        // Real: a slow disk, beside the real I/O threads.
+                        Timer::after(ms(1)).await;
                     }
                 }
                 file.flush().await.unwrap();
@@ -129,18 +155,22 @@ fn file_is_written_in_full_and_flushed_when_the_caller_is_dropped() {
 #[test]
 fn seed_scenario_outer_task_cancelled_critical_task_completes() {
     // asyncio: `await asyncio.shield(critical_task())` in a task that is
-    // cancelled; the critical task still prints "done".
+    // cancelled; the critical task still prints "done". Real time: the
+    // process-wide set's drain also waits for the other tests' shielded
+    // work, which a virtual clock of this test cannot see.
     let done = Arc::new(AtomicBool::new(false));
     let d = done.clone();
     let check = done.clone();
     smol::block_on(async move {
         let outer = smol::spawn(async move {
             shield(async move {
+                // Real: see above (the global drain).
                 Timer::after(ms(30)).await;
                 d.store(true, SeqCst);
             })
             .await;
         });
+        // Real: see above (the global drain).
         Timer::after(ms(5)).await;
         assert!(outer.cancel().await.is_none()); // the outer task is cancelled
         assert!(!check.load(SeqCst));
@@ -152,10 +182,11 @@ fn seed_scenario_outer_task_cancelled_critical_task_completes() {
 
 #[test]
 fn awaited_panic_is_reraised_in_the_caller() {
-    runtimes::each(|rt| async move {
-        let set = set_on(rt);
+    runtimes::virtual_each(|rt, clock| async move {
+        let set = set_on(rt, &clock);
+        let t0 = now();
         let handle = set.shield(async {
-            Timer::after(ms(2)).await;
+            sleep(ms(2)).await;
             panic!("disk on fire");
         });
         let err = AssertUnwindSafe(handle.unwrap())
@@ -163,6 +194,7 @@ fn awaited_panic_is_reraised_in_the_caller() {
             .await
             .unwrap_err();
         assert_eq!(panic_message(&*err), "disk on fire");
+        assert_eq!(now(), t0 + ms(2));
         // The executor survived: more work runs.
         assert_eq!(set.shield(async { 1 }).unwrap().await, 1);
         let st = set.stats();
@@ -178,14 +210,15 @@ fn awaited_panic_is_reraised_in_the_caller() {
 
 #[test]
 fn unawaited_panic_is_counted_and_given_to_the_hook() {
-    runtimes::each(|rt| async move {
-        let set = set_on(rt);
+    runtimes::virtual_each(|rt, clock| async move {
+        let set = set_on(rt, &clock);
+        let t0 = now();
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let s = seen.clone();
         set.on_panic(move |p| s.lock().unwrap().push(panic_message(&*p)));
         // Handle dropped before the panic.
         drop(set.shield(async {
-            Timer::after(ms(2)).await;
+            sleep(ms(2)).await;
             panic!("early drop");
         }));
         // Handle dropped unpolled: the whole work moves, and panics there.
@@ -193,6 +226,7 @@ fn unawaited_panic_is_counted_and_given_to_the_hook() {
         drop(late);
         let report = set.drain(Duration::from_secs(5)).await;
         assert!(report.is_complete());
+        assert_eq!(now(), t0 + ms(2), "the drain ends with the last panic");
         let mut got = seen.lock().unwrap().clone();
         got.sort();
         assert_eq!(got, ["early drop", "late drop"]);
@@ -215,12 +249,12 @@ fn a_panicking_hook_is_contained() {
 
 #[test]
 fn grace_deadline_stops_work_with_a_typed_error() {
-    runtimes::each(|rt| async move {
-        let set = set_on(rt);
-        let start = Instant::now();
+    runtimes::virtual_each(|rt, clock| async move {
+        let set = set_on(rt, &clock);
+        let start = now();
         let stuck = set.shield_within(ms(20), future::pending::<()>()).unwrap();
         let err: Expired = stuck.await.unwrap_err();
-        assert!(start.elapsed() >= ms(20));
+        assert_eq!(now(), start + ms(20));
         assert_eq!(err.grace(), ms(20));
         assert!(err.to_string().contains("grace period"));
         let as_crate_error: Error = err.into();
@@ -233,60 +267,71 @@ fn grace_deadline_stops_work_with_a_typed_error() {
             Ok(1)
         );
         assert!(
-            set.shield_within(Duration::ZERO, Timer::after(ms(50)))
+            set.shield_within(Duration::ZERO, sleep(ms(50)))
                 .unwrap()
                 .await
                 .is_err()
         );
+        assert_eq!(now(), start + ms(20), "zero grace: one poll, no wait");
         // Duration::MAX never expires.
         let r = set.shield_within(Duration::MAX, async {
-            Timer::after(ms(2)).await;
+            sleep(ms(2)).await;
             2
         });
         assert_eq!(r.unwrap().await, Ok(2));
         // The caller being cancelled does not change the grace period.
+        let t1 = now();
         drop(set.shield_within(ms(5), future::pending::<()>()).unwrap());
         set.drain(Duration::from_secs(5)).await;
+        assert_eq!(
+            now(),
+            t1 + ms(5),
+            "stopped by its grace period, moved or not"
+        );
         let st = set.stats();
         assert_eq!((st.expired, st.completed, st.in_flight), (3, 2, 0));
         // The free function.
+        let t2 = now();
         assert!(shield_within(ms(1), future::pending::<()>()).await.is_err());
         assert!(future::pending::<()>().shield_within(ms(1)).await.is_err());
+        assert_eq!(now(), t2 + ms(2));
     });
 }
 
 #[test]
 fn drain_waits_for_work_in_flight() {
-    runtimes::each(|rt| async move {
-        let set = set_on(rt);
+    runtimes::virtual_each(|rt, clock| async move {
+        let set = set_on(rt, &clock);
+        let t0 = now();
         let done = Arc::new(AtomicUsize::new(0));
         for i in 0..10 {
             let d = done.clone();
             drop(set.shield(async move {
-                Timer::after(ms(5 + i)).await;
+                sleep(ms(5 + i)).await;
                 d.fetch_add(1, SeqCst);
             }));
         }
         let report = set.drain(Duration::from_secs(5)).await;
+        assert_eq!(now(), t0 + ms(14), "the drain ends with the last work");
         assert_eq!(done.load(SeqCst), 10);
         assert_eq!(report.completed, 10);
         assert_eq!(report.still_running, 0);
         // Nothing in flight: returns at once, even with a huge timeout.
         let report = set.drain(Duration::MAX).await;
         assert_eq!(report, Default::default());
+        assert_eq!(now(), t0 + ms(14));
     });
 }
 
 #[test]
 fn drain_gives_up_on_work_that_outlives_its_timeout() {
-    runtimes::each(|rt| async move {
-        let set = set_on(rt);
-        drop(set.shield(Timer::after(ms(2))));
-        drop(set.shield(Timer::after(Duration::from_secs(30))));
-        let start = Instant::now();
+    runtimes::virtual_each(|rt, clock| async move {
+        let set = set_on(rt, &clock);
+        drop(set.shield(sleep(ms(2))));
+        drop(set.shield(sleep(Duration::from_secs(30))));
+        let start = now();
         let report = set.drain(ms(100)).await;
-        assert!(start.elapsed() >= ms(100));
-        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(now(), start + ms(100));
         assert_eq!((report.completed, report.still_running), (1, 1));
         assert!(!report.is_complete());
         assert_eq!(set.stats().abandoned, 1);
@@ -294,18 +339,20 @@ fn drain_gives_up_on_work_that_outlives_its_timeout() {
         // Zero timeout only takes stock.
         let report = set.drain(Duration::ZERO).await;
         assert_eq!(report.still_running, 1);
+        assert_eq!(now(), start + ms(100));
     });
 }
 
 #[test]
 fn close_refuses_new_work_and_drain_still_waits_for_old() {
-    runtimes::each(|rt| async move {
-        let set = set_on(rt);
+    runtimes::virtual_each(|rt, clock| async move {
+        let set = set_on(rt, &clock);
+        let t0 = now();
         let finished = Arc::new(AtomicBool::new(false));
         let f = finished.clone();
         let old = set
             .shield(async move {
-                Timer::after(ms(10)).await;
+                sleep(ms(10)).await;
                 f.store(true, SeqCst);
                 "old"
             })
@@ -320,13 +367,15 @@ fn close_refuses_new_work_and_drain_still_waits_for_old() {
         // waits for it: the drain returns only once it ended.
         let (out, report) = future::zip(
             async {
-                Timer::after(ms(2)).await;
+                sleep(ms(2)).await;
                 old.await
             },
             set.drain(Duration::from_secs(5)),
         )
         .await;
         assert_eq!(out, "old");
+        // Started at its first poll (2 ms), the work ends at 12 ms.
+        assert_eq!(now(), t0 + ms(12));
         assert!(report.is_complete());
         assert_eq!(report.completed, 1);
         assert!(finished.load(SeqCst));
@@ -341,9 +390,10 @@ fn close_refuses_new_work_and_drain_still_waits_for_old() {
 
 #[test]
 fn dropped_drain_leaves_nothing_behind() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
+        let t0 = now();
         let set = ShieldSet::new();
-        drop(set.shield(Timer::after(ms(30))));
+        drop(set.shield(sleep(ms(30))));
         for k in 0..3 {
             let mut d = Box::pin(set.drain(Duration::from_secs(5)));
             for _ in 0..k {
@@ -353,20 +403,25 @@ fn dropped_drain_leaves_nothing_behind() {
         }
         // A later drain still sees the end of the work.
         assert!(set.drain(Duration::from_secs(5)).await.is_complete());
+        assert_eq!(now(), t0 + ms(30));
     });
 }
 
 #[test]
 fn several_drains_at_once_all_return() {
-    future::block_on(async {
+    let clock = TestClock::new();
+    clock.set_auto_advance(true);
+    clock.block_on(async {
+        let t0 = now();
         let set = ShieldSet::new();
-        drop(set.shield(Timer::after(ms(10))));
+        drop(set.shield(sleep(ms(10))));
         let (a, b) = future::zip(
             set.drain(Duration::from_secs(5)),
             set.drain(Duration::from_secs(5)),
         )
         .await;
         assert!(a.is_complete() && b.is_complete());
+        assert_eq!(now(), t0 + ms(10));
     });
 }
 
@@ -449,13 +504,13 @@ fn counting_set() -> (ShieldSet, Arc<AtomicUsize>) {
 
 #[test]
 fn awaited_work_runs_in_the_caller_and_is_never_spawned() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let (set, spawned) = counting_set();
         let caller = std::thread::current().id();
         let on = set
             .shield(async move {
                 let first = std::thread::current().id();
-                Timer::after(ms(2)).await;
+                sleep(ms(2)).await;
                 future::yield_now().await;
                 (first, std::thread::current().id())
             })
@@ -516,36 +571,53 @@ fn dropped_handle_moves_the_rest_of_the_work_once() {
 
 #[test]
 fn shielded_work_does_not_inherit_the_callers_deadline() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
         let inside = shield(async { async_guard::time::remaining() })
             .timeout(Duration::from_secs(1))
             .await
             .unwrap();
         assert_eq!(inside, None, "the caller's deadline leaked into the work");
-        // A nested timeout inside the work is not cut by the caller's.
+        // A timeout inside the work is its own, not the caller's.
+        let t0 = now();
         let r = async {
-            shield(async { async_guard::time::timeout(ms(30), Timer::after(ms(10))).await }).await
+            shield(async { async_guard::time::timeout(ms(30), sleep(ms(10))).await }).await
+        }
+        .timeout(ms(5))
+        .await;
+        assert!(r.is_err(), "the caller stops waiting at its deadline");
+        assert_eq!(now(), t0 + ms(5));
+        let r = async {
+            shield(async {
+                let inner = async_guard::time::timeout(ms(30), sleep(ms(10)));
+                (async_guard::time::current_deadline(), inner.await)
+            })
+            .await
         }
         .timeout(ms(200))
         .await;
-        assert!(matches!(r, Ok(Ok(_))));
+        let (seen, inner) = r.unwrap();
+        assert_eq!(seen, None, "the caller's deadline leaked into the work");
+        assert!(inner.is_ok());
+        assert_eq!(now(), t0 + ms(15));
     });
 }
 
 #[test]
 fn grace_period_starts_at_the_call() {
-    runtimes::all(|| async {
+    runtimes::virtual_time(|_| async {
+        let t0 = now();
         let set = ShieldSet::new();
         let handle = set
             .shield_within(ms(20), async {
-                Timer::after(ms(15)).await;
+                sleep(ms(15)).await;
                 "in time"
             })
             .unwrap();
         // Not polled for 30 ms: the grace period ran out meanwhile, so the
         // work gets its first poll and is then stopped.
-        Timer::after(ms(30)).await;
+        sleep(ms(30)).await;
         assert_eq!(handle.await.unwrap_err().grace(), ms(20));
+        assert_eq!(now(), t0 + ms(30), "stopped at its first poll");
         assert_eq!(set.stats().expired, 1);
     });
 }
@@ -589,27 +661,33 @@ fn panics_on_both_paths() {
 
 #[test]
 fn drain_waits_for_work_on_both_paths_and_tracked_tasks() {
-    runtimes::each(|rt| async move {
-        let set = set_on(rt);
+    runtimes::virtual_each(|rt, clock| async move {
+        let set = set_on(rt, &clock);
+        let t0 = now();
         let ended = Arc::new(AtomicUsize::new(0));
         let work = |d: u64| {
             let e = ended.clone();
             async move {
-                Timer::after(ms(d)).await;
+                sleep(ms(d)).await;
                 e.fetch_add(1, SeqCst);
             }
         };
         // Moved to the executor.
         drop(set.shield(work(10)).unwrap());
         // Driven by its caller, a task spawned on smol.
-        let driven = smol::spawn(set.shield(work(15)).unwrap());
+        let driven = smol::spawn(clock.enter(set.shield(work(15)).unwrap()));
         // An ordinary task, tracked.
-        let tracked = smol::spawn(set.track(work(20)).unwrap());
+        let tracked = smol::spawn(clock.enter(set.track(work(20)).unwrap()));
         set.close();
         assert!(set.track(async {}).is_err());
         let report = set.drain(Duration::from_secs(5)).await;
         assert_eq!(ended.load(SeqCst), 3);
         assert_eq!((report.completed, report.still_running), (3, 0));
+        assert_eq!(
+            now(),
+            t0 + ms(20),
+            "the drain ends with the last of the three"
+        );
         driven.await;
         tracked.await;
         let st = set.stats();
@@ -750,7 +828,9 @@ mod props {
         /// outcome and whatever the caller does with the handle.
         #[test]
         fn every_piece_of_work_is_accounted_for(plan in proptest::collection::vec((0u8..4, any::<bool>()), 1..12)) {
-            future::block_on(async {
+            let clock = TestClock::new();
+            clock.set_auto_advance(true);
+            clock.block_on(async {
                 let set = ShieldSet::new();
                 set.on_panic(|_| {});
                 let mut handles = Vec::new();
@@ -759,7 +839,7 @@ mod props {
                         0 => set.shield_within(ms(50), async { Ok::<_, ()>(()) }.boxed()).unwrap(),
                         1 => set.shield_within(ms(50), async { panic!("p") }.boxed()).unwrap(),
                         2 => set.shield_within(ms(1), future::pending().boxed()).unwrap(),
-                        _ => set.shield_within(ms(50), async { Timer::after(ms(1)).await; Err(()) }.boxed()).unwrap(),
+                        _ => set.shield_within(ms(50), async { sleep(ms(1)).await; Err(()) }.boxed()).unwrap(),
                     };
                     if *await_it { handles.push(h) } else { drop(h) }
                 }

@@ -162,3 +162,61 @@ fn a_time_sliced_budget_yields_when_virtual_time_passes() {
         }
     });
 }
+
+/// Regression: a driven task's future was dropped by its executor after its
+/// last poll had ended, outside the clock's accounting, so auto-advance
+/// could jump before that drop's effects (a shield ticket waking a drain)
+/// were seen. Work moved to the background executor ended at 5 ms, and the
+/// drain returned at its 5 s timeout.
+#[test]
+fn a_driven_task_is_dropped_inside_its_last_poll() {
+    let clock = TestClock::new();
+    clock.set_auto_advance(true);
+    clock.block_on(async {
+        let t0 = now();
+        let set = async_guard::ShieldSet::new();
+        // Dropped unpolled: the work moves to the background executor; it
+        // counts as ended when the executor drops it.
+        drop(set.shield(sleep(5 * Duration::from_millis(1))));
+        let report = set.drain(5 * SEC).await;
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(now(), t0 + Duration::from_millis(5));
+    });
+}
+
+/// Regression: a future on a clock dropped while pending outside any poll
+/// (a cancelled task, a dropped handle) was dropped off the clock, so what
+/// its `Drop` started (shielded work moving to the background executor)
+/// ran on the real clock: an hour-long virtual wait never ended.
+#[test]
+fn a_pending_future_on_a_clock_is_dropped_on_it() {
+    let clock = TestClock::new();
+    let t0 = clock.now();
+    let set = async_guard::ShieldSet::new();
+    let s = set.clone();
+    let mut caller = Box::pin(clock.enter(async move {
+        s.shield(sleep(3600 * SEC)).unwrap().await;
+    }));
+    assert!(future::block_on(future::poll_once(caller.as_mut())).is_none());
+    drop(caller); // here, on no clock
+    clock.set_auto_advance(true);
+    let report = clock.block_on(set.drain(7200 * SEC));
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.completed, 1, "{report:?}");
+    assert_eq!(clock.now(), t0 + 3600 * SEC);
+}
+
+/// Regression: a grace period read the real clock at `shield_within`, so
+/// under a test clock it ended at a real instant, not `call + grace`.
+#[test]
+fn a_shield_grace_period_starts_at_the_virtual_call() {
+    let clock = TestClock::new();
+    clock.set_auto_advance(true);
+    clock.advance(3600 * SEC); // virtual time far from real time
+    clock.block_on(async {
+        let t0 = now();
+        let r = async_guard::shield::shield_within(20 * SEC, pending::<()>()).await;
+        assert_eq!(r.unwrap_err().grace(), 20 * SEC);
+        assert_eq!(now(), t0 + 20 * SEC);
+    });
+}

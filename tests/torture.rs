@@ -3,12 +3,16 @@
 //! invariants are checked after every drop (see `support/torture.rs`; that
 //! harness also fails on a leaked waker, a lost wake-up or a hang).
 //!
-//! The timing futures (`time`, the lag probe's heartbeat) are tortured on
-//! an auto-advancing virtual clock (`TestClock`), which jumps as soon as a
-//! poll leaves them waiting, and their deadlines are checked exactly. The
-//! others wait in real time beside real threads (a limiter's holder
-//! thread, the CPU pool, the background executor that drives reapers and
-//! shielded work), which auto-advance cannot see; see `sleep` below.
+//! The timing futures (`time`, `limit`, `shield`, the lag probe's
+//! heartbeat) are tortured on an auto-advancing virtual clock
+//! (`TestClock`), which jumps as soon as every future on it waits, and
+//! their instants are checked exactly. Helper threads that hold permits or
+//! queue behind run futures entered on the same clock (created before the
+//! thread starts, so the clock counts them at once), and shielded work that
+//! moves keeps the clock (the background thread keeps it; a user spawner
+//! enters it). The others wait in real time beside real threads (the CPU
+//! pool, a reaper built outside a clock, a stall detector measuring real
+//! blocking), which auto-advance cannot see; see `sleep` below.
 
 mod support;
 
@@ -26,9 +30,10 @@ const MS: Duration = Duration::from_millis(1);
 /// Bound for "eventually" checks: generous, a bug fails instead of hanging.
 const BOUND: Duration = Duration::from_secs(5);
 
-/// A real wait, for futures tortured beside real threads.
+/// A real wait, for the reaper and stall-detector rounds (the `limit` and
+/// `shield` modules use the virtual clock's `sleep`).
 async fn sleep(d: Duration) {
-    // Real: the futures around it wait on real threads (see the module docs).
+    // Real: a reaper built outside a clock, a stall detector measuring real blocking.
     Timer::after(d).await;
 }
 
@@ -44,39 +49,79 @@ fn virtual_clock() -> async_guard::time::TestClock {
 mod limit {
     use super::*;
     use async_guard::limit::{Limiter, gather, try_gather};
+    use async_guard::time::{TestClock, now, sleep};
     use std::thread::JoinHandle;
+    use std::time::Instant;
 
     /// A limiter of 2 whose permits are all held for `hold` by a helper
     /// thread, so the future under test must queue; and a second waiter
     /// (weight 1) that queues 1 ms later, behind it, and must get through
     /// whatever happens to the first (a grant to a dropped waiter is
-    /// handed on). Both helpers are joined by [`settle`].
+    /// handed on). Both helpers run on the round's virtual clock and are
+    /// joined by [`settle`]; `t0` is the clock's start.
     struct Contended {
         limiter: Limiter,
+        clock: TestClock,
+        t0: Instant,
         holder: Option<JoinHandle<()>>,
         behind: Option<JoinHandle<bool>>,
     }
 
+    /// Runs `fut`, entered on `clock` now (so the clock counts it before
+    /// the thread starts), on a thread of its own.
+    fn on_thread<T: Send + 'static>(
+        clock: &TestClock,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> JoinHandle<T> {
+        let fut = clock.enter(fut);
+        std::thread::spawn(move || future::block_on(fut))
+    }
+
+    /// A paused clock without auto-advance while the round is set up (the
+    /// helpers must not run ahead before the future under test exists);
+    /// [`timed`] turns it on.
+    fn setup_clock() -> TestClock {
+        TestClock::new()
+    }
+
     fn contended(hold: Duration) -> Contended {
+        let clock = setup_clock();
         let limiter = Limiter::new(2);
         let held = limiter.try_acquire_many(2).unwrap();
-        let holder = std::thread::spawn(move || {
-            // Real: a thread of its own holds the permits while the future is tortured.
-            std::thread::sleep(hold);
+        let holder = on_thread(&clock, async move {
+            sleep(hold).await;
             drop(held);
         });
-        let l = limiter.clone();
-        let behind = std::thread::spawn(move || {
-            // Real: queue behind the future under test, from another thread.
-            std::thread::sleep(MS);
-            let got = future::block_on(l.acquire_timeout(BOUND));
-            got.is_ok()
-        });
         Contended {
+            behind: Some(behind(&clock, &limiter)),
+            t0: clock.now(),
+            clock,
             limiter,
             holder: Some(holder),
-            behind: Some(behind),
         }
+    }
+
+    /// The second waiter: queues 1 ms in; a lost permit makes its bound
+    /// (virtual, so at once) run out.
+    fn behind(clock: &TestClock, limiter: &Limiter) -> JoinHandle<bool> {
+        let l = limiter.clone();
+        on_thread(clock, async move {
+            sleep(MS).await;
+            l.acquire_timeout(BOUND).await.is_ok()
+        })
+    }
+
+    /// `fut` on the round's clock; its output (a permit is let go at once,
+    /// inside the clock's accounting, so the waiter behind gets it there)
+    /// with the virtual instant it completed at. Turns auto-advance on,
+    /// now that every future of the round is on the clock.
+    fn timed<T, F: Future<Output = T>>(
+        c: &Contended,
+        fut: F,
+    ) -> impl Future<Output = (T, Instant)> + use<T, F> {
+        let fut = c.clock.enter(async move { (fut.await, now()) });
+        c.clock.set_auto_advance(true);
+        fut
     }
 
     /// After a round (the output, with any permit, already dropped): the
@@ -98,11 +143,13 @@ mod limit {
             || {
                 let c = contended(3 * MS);
                 let fut = c.limiter.acquire_many(2);
+                let fut = timed(&c, async move { fut.await.map(|p| p.weight()) });
                 (c, fut)
             },
             |c, outcome| {
-                if let Outcome::Completed(_, out) = outcome {
-                    assert_eq!(out.unwrap().weight(), 2);
+                if let Outcome::Completed(_, (out, at)) = outcome {
+                    assert_eq!(out.unwrap(), 2);
+                    assert_eq!(at, c.t0 + 3 * MS, "granted when the holder let go");
                 }
                 settle(c);
             },
@@ -118,28 +165,28 @@ mod limit {
     fn acquire_on_a_gate() {
         let report = Torture::new("limit::Acquire (gate)").run(
             || {
+                let clock = setup_clock();
                 let limiter = Limiter::new(0);
                 let l = limiter.clone();
-                let holder = std::thread::spawn(move || {
-                    std::thread::sleep(3 * MS);
+                let holder = on_thread(&clock, async move {
+                    sleep(3 * MS).await;
                     l.add_permits(2);
                 });
-                let l = limiter.clone();
-                let behind = std::thread::spawn(move || {
-                    std::thread::sleep(MS);
-                    future::block_on(l.acquire_timeout(BOUND)).is_ok()
-                });
-                let fut = limiter.acquire_many(2);
                 let c = Contended {
+                    behind: Some(behind(&clock, &limiter)),
+                    t0: clock.now(),
+                    clock,
                     limiter,
                     holder: Some(holder),
-                    behind: Some(behind),
                 };
+                let fut = c.limiter.acquire_many(2);
+                let fut = timed(&c, async move { fut.await.map(|p| p.weight()) });
                 (c, fut)
             },
             |c, outcome| {
-                if let Outcome::Completed(_, out) = outcome {
-                    assert_eq!(out.unwrap().weight(), 2);
+                if let Outcome::Completed(_, (out, at)) = outcome {
+                    assert_eq!(out.unwrap(), 2);
+                    assert_eq!(at, c.t0 + 3 * MS, "granted when the gate opened");
                 }
                 settle(c);
                 assert_eq!(c.limiter.stats().limit, 2);
@@ -155,19 +202,18 @@ mod limit {
             || {
                 let c = contended(15 * MS);
                 let fut = c.limiter.acquire_many_timeout(2, 3 * MS);
+                let fut = timed(&c, async move { fut.await.map(|p| p.weight()) });
                 (c, fut)
             },
             |c, outcome| {
-                // (Ok only if this thread stalled for the whole 15 ms.)
-                if let Outcome::Completed(_, Err(e)) = &outcome {
-                    assert!(e.is_elapsed());
+                if let Outcome::Completed(_, (out, at)) = outcome {
+                    // In virtual time, exactly: the 3 ms run out long
+                    // before the holder's 15 ms.
+                    assert!(out.unwrap_err().is_elapsed());
+                    assert_eq!(at, c.t0 + 3 * MS);
                     assert_eq!(c.limiter.stats().timed_out, 1);
                     expired.fetch_add(1, SeqCst);
                 }
-                // An `Ok` permit must go back before the waiter behind is
-                // awaited (holding it there starved that waiter for the
-                // whole bound on a loaded machine).
-                drop(outcome);
                 settle(c);
             },
         );
@@ -181,11 +227,13 @@ mod limit {
             || {
                 let c = contended(3 * MS);
                 let fut = c.limiter.acquire_timeout(BOUND);
+                let fut = timed(&c, async move { fut.await.map(|p| p.weight()) });
                 (c, fut)
             },
             |c, outcome| {
-                if let Outcome::Completed(_, out) = outcome {
-                    assert_eq!(out.unwrap().weight(), 1);
+                if let Outcome::Completed(_, (out, at)) = outcome {
+                    assert_eq!(out.unwrap(), 1);
+                    assert_eq!(at, c.t0 + 3 * MS);
                 }
                 settle(c);
                 assert_eq!(c.limiter.stats().timed_out, 0);
@@ -206,11 +254,14 @@ mod limit {
                     sleep(MS).await;
                     3
                 });
+                let fut = timed(&c, fut);
                 ((c, dropped), fut)
             },
             |(c, dropped), outcome| {
-                if let Outcome::Completed(_, out) = outcome {
+                if let Outcome::Completed(_, (out, at)) = outcome {
                     assert_eq!(out.unwrap(), 3);
+                    // Admitted at 3 ms, then 1 ms of work.
+                    assert_eq!(at, c.t0 + 4 * MS);
                 }
                 assert!(dropped.load(SeqCst));
                 settle(c);
@@ -253,15 +304,22 @@ mod limit {
         let report = Torture::new("limit::Gather").run(
             || {
                 let (live, made, dropped) = (counter(), counter(), counter());
+                let clock = virtual_clock();
+                let t0 = clock.now();
                 let fut = gather(
                     2,
                     jobs(5, None, live.clone(), made.clone(), dropped.clone()),
                 );
-                ((made, dropped), fut)
+                (
+                    (made, dropped, t0),
+                    clock.enter(async move { (fut.await, now()) }),
+                )
             },
-            |(made, dropped), outcome| {
-                if let Outcome::Completed(_, out) = outcome {
+            |(made, dropped, t0), outcome| {
+                if let Outcome::Completed(_, (out, at)) = outcome {
                     assert_eq!(out, (0..5).map(Ok).collect::<Vec<_>>());
+                    // Three waves of 1 ms (2 + 2 + 1).
+                    assert_eq!(at, *t0 + 3 * MS);
                 }
                 assert_eq!(made.load(SeqCst), dropped.load(SeqCst), "a job was leaked");
             },
@@ -274,13 +332,20 @@ mod limit {
         let report = Torture::new("limit::TryGather").run(
             || {
                 let (live, made, dropped) = (counter(), counter(), counter());
+                let clock = virtual_clock();
+                let t0 = clock.now();
                 let js = jobs(6, Some(3), live.clone(), made.clone(), dropped.clone());
                 let fut = try_gather(2, js);
-                ((made, dropped), fut)
+                (
+                    (made, dropped, t0),
+                    clock.enter(async move { (fut.await, now()) }),
+                )
             },
-            |(made, dropped), outcome| {
-                if let Outcome::Completed(_, out) = outcome {
+            |(made, dropped, t0), outcome| {
+                if let Outcome::Completed(_, (out, at)) = outcome {
                     assert_eq!(out, Err(3));
+                    // Job 3 runs in the second wave and fails at its end.
+                    assert_eq!(at, *t0 + 2 * MS);
                     assert!(made.load(SeqCst) < 6, "took jobs after the error");
                 }
                 assert_eq!(made.load(SeqCst), dropped.load(SeqCst), "a job was leaked");
@@ -294,6 +359,8 @@ mod limit {
         let report = Torture::new("limit::MapLimited").run(
             || {
                 let (live, made, dropped) = (counter(), counter(), counter());
+                let clock = virtual_clock();
+                let t0 = clock.now();
                 let mut js = jobs(5, None, live.clone(), made.clone(), dropped.clone());
                 let mut s = stream::iter(0..5).map_limited(2, move |_| js.next().unwrap());
                 let fut = async move {
@@ -301,13 +368,14 @@ mod limit {
                     while let Some(x) = s.next().await {
                         out.push(x.unwrap());
                     }
-                    out
+                    (out, now())
                 };
-                ((made, dropped), fut)
+                ((made, dropped, t0), clock.enter(fut))
             },
-            |(made, dropped), outcome| {
-                if let Outcome::Completed(_, out) = outcome {
+            |(made, dropped, t0), outcome| {
+                if let Outcome::Completed(_, (out, at)) = outcome {
                     assert_eq!(out, [0, 1, 2, 3, 4]);
+                    assert_eq!(at, *t0 + 3 * MS);
                 }
                 assert_eq!(made.load(SeqCst), dropped.load(SeqCst), "a job was leaked");
             },
@@ -871,6 +939,16 @@ mod reaper {
 mod shield {
     use super::*;
     use async_guard::shield::{ShieldSet, Shielded, shield};
+    use async_guard::time::{TestClock, sleep};
+
+    /// Runs `f` with `clock` entered (what it shields, and drops, is on
+    /// the clock).
+    fn on<T>(clock: &TestClock, f: impl FnOnce() -> T) -> T {
+        let mut f = Some(f);
+        clock.block_on(future::poll_fn(|_| {
+            std::task::Poll::Ready(f.take().unwrap()())
+        }))
+    }
 
     fn settled(set: &ShieldSet) {
         let ok = eventually(BOUND, || set.stats().in_flight == 0);
@@ -925,9 +1003,13 @@ mod shield {
 
     #[test]
     fn shielded_handle() {
+        let clock = virtual_clock();
         let set = ShieldSet::new();
         let report = Torture::new("shield::Shielded").run(
-            || stepped(&set),
+            || {
+                let (state, handle) = stepped(&set);
+                (state, clock.enter(handle))
+            },
             |state, outcome| check_stepped(&set, state, outcome),
         );
         assert!(report.dropped_pending >= 3, "{report:?}");
@@ -935,12 +1017,18 @@ mod shield {
         assert_eq!(s.completed, s.shielded);
     }
 
-    /// Same, with the rest of the work moving to smol's threads.
+    /// Same, with the rest of the work moving to smol's threads (entered
+    /// on the clock by the spawner).
     #[test]
     fn shielded_handle_with_spawner() {
-        let set = ShieldSet::with_spawner(|w| smol::spawn(w).detach());
+        let clock = virtual_clock();
+        let c = clock.clone();
+        let set = ShieldSet::with_spawner(move |w| smol::spawn(c.enter(w)).detach());
         let report = Torture::new("shield::Shielded (with_spawner)").run(
-            || stepped(&set),
+            || {
+                let (state, handle) = stepped(&set);
+                (state, clock.enter(handle))
+            },
             |state, outcome| check_stepped(&set, state, outcome),
         );
         assert!(report.dropped_pending >= 3, "{report:?}");
@@ -952,6 +1040,7 @@ mod shield {
     /// it leaves the count exactly once either way.
     #[test]
     fn tracked_future() {
+        let clock = virtual_clock();
         let set = ShieldSet::new();
         let report = Torture::new("shield::TrackedFuture").run(
             || {
@@ -964,7 +1053,7 @@ mod shield {
                         5
                     })
                     .unwrap();
-                (dropped, fut)
+                (dropped, clock.enter(fut))
             },
             |dropped, outcome| {
                 if let Outcome::Completed(_, out) = outcome {
@@ -981,6 +1070,7 @@ mod shield {
 
     #[test]
     fn global_shield_handle() {
+        let clock = virtual_clock();
         Torture::new("shield::shield").run(
             || {
                 let done = Arc::new(AtomicBool::new(false));
@@ -989,7 +1079,7 @@ mod shield {
                     sleep(2 * MS).await;
                     flag.store(true, SeqCst);
                 });
-                (done, handle)
+                (done, clock.enter(handle))
             },
             |done, _| assert!(eventually(BOUND, || done.load(SeqCst)), "work was cut"),
         );
@@ -997,21 +1087,27 @@ mod shield {
 
     #[test]
     fn shield_within_handle() {
+        let clock = virtual_clock();
         let set = ShieldSet::new();
         let report = Torture::new("shield::shield_within").run(
             || {
                 let (flag, dropped) = DropFlag::new();
-                let handle = set
-                    .shield_within(3 * MS, async move {
+                let t0 = clock.now();
+                // The grace period starts at the call: on the clock.
+                let handle = on(&clock, || {
+                    set.shield_within(3 * MS, async move {
                         let _flag = flag;
                         pending::<()>().await
                     })
-                    .unwrap();
-                (dropped, handle)
+                    .unwrap()
+                });
+                let handle = clock.enter(async move { (handle.await, async_guard::time::now()) });
+                ((dropped, t0), handle)
             },
-            |dropped, outcome| {
-                if let Outcome::Completed(_, out) = outcome {
+            |(dropped, t0), outcome| {
+                if let Outcome::Completed(_, (out, at)) = outcome {
                     assert_eq!(out.unwrap_err().grace(), 3 * MS);
+                    assert_eq!(at, *t0 + 3 * MS, "stopped exactly at call + grace");
                 }
                 // The grace period stops the work whether or not anyone waits.
                 assert!(eventually(BOUND, || dropped.load(SeqCst)), "never stopped");
@@ -1025,27 +1121,43 @@ mod shield {
 
     #[test]
     fn drain_future() {
+        let clock = virtual_clock();
         let set = ShieldSet::new();
         let report = Torture::new("shield::drain").run(
             || {
                 let done = Arc::new(AtomicUsize::new(0));
                 let flag = done.clone();
-                drop(set.shield(async move {
-                    sleep(3 * MS).await;
-                    flag.fetch_add(1, SeqCst);
-                }));
-                (done, set.drain(BOUND))
+                let t0 = clock.now();
+                // No jump before the drain exists.
+                clock.set_auto_advance(false);
+                // Moves to the background thread, on the clock.
+                on(&clock, || {
+                    drop(set.shield(async move {
+                        sleep(3 * MS).await;
+                        flag.fetch_add(1, SeqCst);
+                    }))
+                });
+                let drain = set.drain(BOUND);
+                let drain = clock.enter(async move { (drain.await, async_guard::time::now()) });
+                clock.set_auto_advance(true);
+                ((done, t0), drain)
             },
-            |done, outcome| {
-                if let Outcome::Completed(_, report) = outcome {
+            |(done, t0), outcome| {
+                if let Outcome::Completed(_, (report, at)) = outcome {
                     assert_eq!(report.still_running, 0, "{report:?}");
                     assert_eq!(done.load(SeqCst), 1);
+                    assert_eq!(at, *t0 + 3 * MS, "the drain ends with the work");
                 }
                 // A dropped drain leaves nothing behind: a new one still
                 // returns once the work is done.
-                let again = future::block_on(set.drain(BOUND));
+                let again = clock.block_on(set.drain(BOUND));
                 assert_eq!(again.still_running, 0);
                 assert_eq!(done.load(SeqCst), 1);
+                assert_eq!(
+                    clock.now(),
+                    *t0 + 3 * MS,
+                    "the work ends at 3 ms, whoever waits"
+                );
             },
         );
         assert!(report.dropped_pending >= 1, "{report:?}");

@@ -283,11 +283,27 @@ impl Wake for Tracked {
     }
 }
 
+/// Ends a driven poll's accounting even if the future panics.
+struct End<'a>(&'a Virtual);
+
+impl Drop for End<'_> {
+    fn drop(&mut self) {
+        self.0.poll_ended();
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A future driven under a virtual clock.
+    ///
+    /// The future is dropped inside the clock's accounting, with the clock
+    /// entered: as soon as it returns `Ready` (in that poll), or when the
+    /// `Driven` is dropped while pending. What its drop does (end a shield
+    /// ticket and wake a drain, move shielded work to the background
+    /// executor) then happens on the clock, and auto-advance cannot jump
+    /// between a driven task's last poll and the executor dropping it.
     pub(crate) struct Driven<F> {
         #[pin]
-        future: F,
+        future: Option<F>,
         clock: Arc<Virtual>,
         waker: Option<Arc<Tracked>>,
         // Not polled yet: counted as scheduled since creation (a task just
@@ -304,10 +320,23 @@ pin_project_lite::pin_project! {
                     .waker
                     .take()
                     .is_some_and(|t| t.scheduled.swap(false, Ordering::AcqRel));
-            if was_scheduled {
-                let mut st = this.clock.lock();
-                st.scheduled = st.scheduled.saturating_sub(1);
+            let clock = &**this.clock;
+            if this.future.as_ref().get_ref().is_none() {
+                // Completed: dropped in its last poll already.
+                if was_scheduled {
+                    let mut st = clock.lock();
+                    st.scheduled = st.scheduled.saturating_sub(1);
+                }
+                return;
             }
+            // Dropped while pending: the drop counts as a poll of it, on
+            // the clock (its `Drop` may start or wake work on the clock).
+            clock.poll_started(was_scheduled);
+            let mut future = this.future;
+            enter(this.clock, || {
+                let _end = End(clock);
+                future.set(None);
+            });
         }
     }
 }
@@ -316,7 +345,7 @@ impl<F> Driven<F> {
     pub(crate) fn new(future: F, clock: Arc<Virtual>) -> Self {
         clock.woken();
         Driven {
-            future,
+            future: Some(future),
             clock,
             waker: None,
             fresh: true,
@@ -351,20 +380,22 @@ impl<F: Future> Future for Driven<F> {
         let was_scheduled =
             std::mem::take(this.fresh) | tracked.scheduled.swap(false, Ordering::AcqRel);
         this.clock.poll_started(was_scheduled);
-        /// Ends the poll's accounting even if the future panics.
-        struct End<'a>(&'a Virtual);
-        impl Drop for End<'_> {
-            fn drop(&mut self) {
-                self.0.poll_ended();
-            }
-        }
         let waker = Waker::from(tracked);
         let mut tcx = Context::from_waker(&waker);
-        let future = this.future;
+        let mut future = this.future;
         let clock = this.clock;
         enter(clock, || {
             let _end = End(clock);
-            future.poll(&mut tcx)
+            let out = future
+                .as_mut()
+                .as_pin_mut()
+                .expect("a future on a TestClock polled after it completed")
+                .poll(&mut tcx);
+            if out.is_ready() {
+                // Dropped here, before the poll ends (see the type's docs).
+                future.set(None);
+            }
+            out
         })
     }
 }

@@ -113,3 +113,23 @@ where
         }
     }
 }
+
+/// Like [`virtual_time`], but the body is also told which runtime it runs
+/// under, to spawn helper tasks on it (enter them on the same clock:
+/// `runtimes::spawn(rt, clock.enter(task))`).
+pub fn virtual_each<F, Fut>(body: F)
+where
+    F: Fn(Runtime, async_guard::time::TestClock) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    for rt in ALL {
+        let clock = async_guard::time::TestClock::new();
+        clock.set_auto_advance(true);
+        let fut = clock.enter(body(rt, clock.clone()));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(rt, fut)));
+        if let Err(panic) = outcome {
+            eprintln!("test body failed under runtime {rt:?} (virtual time)");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
