@@ -4,8 +4,8 @@
 //! (the xtask pattern), not part of the published package.
 //!
 //! ```text
-//! cargo run --release -p bench-report            # full run, ~5 min
-//! cargo run --release -p bench-report -- --quick # ~1 min, fewer/smaller runs
+//! cargo run --release -p bench-report            # full run, ~4-5 min
+//! cargo run --release -p bench-report -- --quick # ~30-60 s, fewer/smaller runs
 //! ```
 //!
 //! Options: `--quick`, `--out PATH` (default `BENCHMARKS.md` in the
@@ -135,7 +135,9 @@ fn main() {
     ];
     for (name, f) in sections {
         if o.wants(name) {
+            let t = Instant::now();
             f(&o, &mut body);
+            eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
         }
     }
     let load_after = loadavg();
