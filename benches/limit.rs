@@ -9,10 +9,7 @@
 //! - then, outside criterion, the two target ratios (uncontended time,
 //!   contended throughput) measured interleaved in one process.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
@@ -21,14 +18,9 @@ use async_lock::Semaphore;
 use criterion::{Criterion, Throughput, criterion_group};
 use futures_lite::future::{self, yield_now};
 
-/// Polls a future that must be ready at once (no executor in the loop).
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("expected an uncontended acquire"),
-    }
-}
+#[path = "support/limit.rs"]
+mod workloads;
+use workloads::{PERMITS, ROUNDS, TASKS, contended_run, now};
 
 fn uncontended(c: &mut Criterion) {
     let mut g = c.benchmark_group("limit/uncontended");
@@ -50,68 +42,6 @@ fn uncontended(c: &mut Criterion) {
         b.iter(|| drop(limiter.try_acquire().unwrap()))
     });
     g.finish();
-}
-
-const TASKS: usize = 1000;
-const ROUNDS: usize = 500;
-const PERMITS: usize = 8;
-
-/// A 2-thread executor that lives for the whole bench.
-fn executor() -> &'static Executor<'static> {
-    static EX: std::sync::OnceLock<&'static Executor<'static>> = std::sync::OnceLock::new();
-    EX.get_or_init(|| {
-        let ex: &'static Executor<'static> = Box::leak(Box::new(Executor::new()));
-        for _ in 0..2 {
-            std::thread::spawn(move || future::block_on(ex.run(future::pending::<()>())));
-        }
-        ex
-    })
-}
-
-/// Busy work done while holding a permit (`spins` iterations, roughly
-/// 1 ns each), so the critical section is not just a scheduling point.
-fn work(spins: u32) {
-    for i in 0..spins {
-        std::hint::black_box(i);
-    }
-}
-
-/// Runs the contended scenario; `acquire` takes one permit, which is held
-/// across one `yield_now` plus `spins` of busy work. Returns every wait
-/// (time from asking to holding) when `timed`.
-fn contended_run<A, Fut, P>(acquire: A, spins: u32, timed: bool) -> Vec<Duration>
-where
-    A: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = P> + Send,
-    P: Send,
-{
-    let ex = executor();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|_| {
-            let acquire = acquire.clone();
-            ex.spawn(async move {
-                let mut waits = Vec::new();
-                for _ in 0..ROUNDS {
-                    let start = timed.then(Instant::now);
-                    let permit = acquire().await;
-                    if let Some(start) = start {
-                        waits.push(start.elapsed());
-                    }
-                    yield_now().await;
-                    work(spins);
-                    drop(permit);
-                }
-                waits
-            })
-        })
-        .collect();
-    future::block_on(async {
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await);
-        }
-        all
-    })
 }
 
 fn contended(c: &mut Criterion) {

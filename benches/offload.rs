@@ -160,7 +160,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| block_on(submit(1))));
     }
     let bounded = CpuPool::builder().max_waiting(1024).build();
-    g.bench_function("pool_with_max_queued", |b| {
+    g.bench_function("pool_with_max_waiting", |b| {
         b.iter(|| block_on(bounded.run(|| cpu_work(1))))
     });
     g.finish();

@@ -1,4 +1,4 @@
-//! `reaper` cure vs the seed's design in Rust (a `Mutex<HashMap<id, Instant>>`
+//! `reaper` cure vs the plain design in Rust (a `Mutex<HashMap<id, Instant>>`
 //! written on every touch, plus a monitor that scans the whole map every
 //! tick), in the same groups:
 //!
@@ -52,7 +52,7 @@ static GLOBAL: Counting = Counting;
 
 #[path = "support/reaper.rs"]
 mod workloads;
-use workloads::{LONG_TTL, Population, SeedMonitor};
+use workloads::{LONG_TTL, MapMonitor, Population};
 
 fn group<'a>(
     c: &'a mut Criterion,
@@ -70,11 +70,9 @@ fn touch(c: &mut Criterion) {
     let reaper = Reaper::new(LONG_TTL);
     let (activity, _idle) = reaper.watch("t");
     g.bench_function("async_guard", |b| b.iter(|| black_box(&activity).touch()));
-    let seed = SeedMonitor::new(LONG_TTL);
-    (0..1000).for_each(|id| seed.touch(id));
-    g.bench_function("seed_mutex_hashmap", |b| {
-        b.iter(|| seed.touch(black_box(7)))
-    });
+    let map = MapMonitor::new(LONG_TTL);
+    (0..1000).for_each(|id| map.touch(id));
+    g.bench_function("mutex_hashmap", |b| b.iter(|| map.touch(black_box(7))));
     g.finish();
 }
 
@@ -96,15 +94,15 @@ fn track_finish(c: &mut Criterion) {
     g.bench_function("async_guard", |b| {
         b.iter(|| poll_ready(reaper.track(name.clone(), |a| async move { black_box(&a).touch() })))
     });
-    let seed = SeedMonitor::new(LONG_TTL);
-    (0..1000).for_each(|id| seed.touch(id));
+    let map = MapMonitor::new(LONG_TTL);
+    (0..1000).for_each(|id| map.touch(id));
     let mut next = 1000;
-    g.bench_function("seed_mutex_hashmap", |b| {
+    g.bench_function("mutex_hashmap", |b| {
         b.iter(|| {
             next += 1;
-            seed.touch(next);
+            map.touch(next);
             black_box(next);
-            seed.remove(next);
+            map.remove(next);
         })
     });
     g.finish();
@@ -131,12 +129,12 @@ fn ticks(c: &mut Criterion) {
                 })
             });
             drop(pop);
-            let seed = SeedMonitor::new(LONG_TTL);
-            (0..n as u64).for_each(|id| seed.touch(id));
+            let map = MapMonitor::new(LONG_TTL);
+            (0..n as u64).for_each(|id| map.touch(id));
             let mut expired = Vec::new();
-            g.bench_with_input(BenchmarkId::new("seed_scan", n), &n, |b, _| {
+            g.bench_with_input(BenchmarkId::new("map_scan", n), &n, |b, _| {
                 b.iter(|| {
-                    seed.scan(&mut expired);
+                    map.scan(&mut expired);
                     assert!(expired.is_empty());
                 })
             });
@@ -165,14 +163,14 @@ fn bytes_per_task() {
     let ours = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
     let inline = std::mem::size_of_val(&tracked[0]) as f64;
     drop(tracked);
-    let seed = SeedMonitor::new(LONG_TTL);
+    let map = MapMonitor::new(LONG_TTL);
     let before = LIVE.load(Ordering::Relaxed);
-    (0..N as u64).for_each(|id| seed.touch(id));
+    (0..N as u64).for_each(|id| map.touch(id));
     let theirs = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
     println!(
         "bytes per tracked task ({N} tracked): async_guard {ours:.0} \
          (of which {inline:.0} inline in the Tracked future, whose task is 32 bytes; \
-         name shared) vs seed_mutex_hashmap {theirs:.0} (map only: the seed's task \
+         name shared) vs mutex_hashmap {theirs:.0} (map only: a task \
          handle and name are extra)"
     );
 }

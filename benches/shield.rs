@@ -22,185 +22,56 @@
 //! bench prints an *interleaved* comparison (contenders take turns in short
 //! batches; the best batch of each is kept) with the ratios.
 
-use std::hint::black_box;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_executor::Executor;
-use async_guard::shield::{ShieldSet, shield};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures_lite::future::{self, block_on};
 
-const MANY: u64 = 10_000;
-
-/// An executor run by two threads of its own.
-fn executor() -> &'static Executor<'static> {
-    static EX: OnceLock<&'static Executor<'static>> = OnceLock::new();
-    EX.get_or_init(|| {
-        let ex: &'static Executor<'static> = Box::leak(Box::new(Executor::new()));
-        for _ in 0..2 {
-            std::thread::spawn(move || block_on(ex.run(future::pending::<()>())));
-        }
-        ex
-    })
-}
-
-/// Runs `body(iters)` as a task on the executor and returns the time it
-/// measured there.
-fn in_task<F, Fut>(iters: u64, body: F) -> Duration
-where
-    F: FnOnce(u64) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    block_on(executor().spawn(async move {
-        let start = Instant::now();
-        body(iters).await;
-        start.elapsed()
-    }))
-}
-
-async fn work_ready(i: u64) -> u64 {
-    black_box(i)
-}
-
-/// Work that is not done on its first poll, so a dropped handle leaves
-/// something to move.
-async fn work_yields(i: u64) -> u64 {
-    future::yield_now().await;
-    black_box(i)
-}
-
-fn sets() -> (&'static ShieldSet, &'static ShieldSet) {
-    static SETS: OnceLock<(ShieldSet, ShieldSet)> = OnceLock::new();
-    let (a, b) = SETS.get_or_init(|| {
-        let ex = executor();
-        (
-            ShieldSet::new(),
-            ShieldSet::with_spawner(move |w| ex.spawn(w).detach()),
-        )
-    });
-    (a, b)
-}
-
-type Case = (&'static str, fn(u64) -> Duration);
+#[path = "support/shield.rs"]
+mod workloads;
+use workloads::*;
 
 fn one_in_flight() -> Vec<Case> {
-    vec![
-        ("raw spawn+await", |n| {
-            in_task(n, |n| async move {
-                let ex = executor();
-                for i in 0..n {
-                    black_box(ex.spawn(work_ready(i)).await);
-                }
-            })
-        }),
-        ("shield+await", |n| {
-            in_task(n, |n| async move {
-                for i in 0..n {
-                    black_box(shield(work_ready(i)).await);
-                }
-            })
-        }),
-    ]
+    vec![("raw spawn+await", raw_one), ("shield+await", shield_one)]
 }
 
 fn many_in_flight() -> Vec<Case> {
-    vec![
-        ("raw spawn+await", |n| {
-            in_task(n, |n| async move {
-                let ex = executor();
-                for _ in 0..n {
-                    let tasks: Vec<_> = (0..MANY).map(|i| ex.spawn(work_ready(i))).collect();
-                    for t in tasks {
-                        black_box(t.await);
-                    }
-                }
-            })
-        }),
-        ("shield+await", |n| {
-            in_task(n, |n| async move {
-                for _ in 0..n {
-                    let handles: Vec<_> = (0..MANY).map(|i| shield(work_ready(i))).collect();
-                    for h in handles {
-                        black_box(h.await);
-                    }
-                }
-            })
-        }),
-    ]
-}
-
-async fn cancelled_unpolled_in(set: &ShieldSet, n: u64) {
-    for i in 0..n {
-        drop(set.shield(work_yields(i)).unwrap());
-        set.drain(Duration::MAX).await;
-    }
-}
-
-async fn cancelled_in(set: &ShieldSet, n: u64) {
-    for i in 0..n {
-        let mut handle = set.shield(work_yields(i)).unwrap();
-        assert!(future::poll_once(&mut handle).await.is_none());
-        drop(handle);
-        set.drain(Duration::MAX).await;
-    }
+    vec![("raw spawn+await", raw_many), ("shield+await", shield_many)]
 }
 
 fn cancelled() -> Vec<Case> {
     vec![
-        ("raw spawn+await", |n| {
-            in_task(n, |n| async move {
-                let ex = executor();
-                for i in 0..n {
-                    black_box(ex.spawn(work_yields(i)).await);
-                }
-            })
-        }),
-        ("shield dropped (background thread)", |n| {
-            in_task(n, |n| async move { cancelled_in(sets().0, n).await })
-        }),
-        ("shield dropped (with_spawner, same executor)", |n| {
-            in_task(n, |n| async move { cancelled_in(sets().1, n).await })
-        }),
-        ("shield dropped unpolled (with_spawner, same ex.)", |n| {
-            in_task(
-                n,
-                |n| async move { cancelled_unpolled_in(sets().1, n).await },
-            )
-        }),
+        ("raw spawn+await", raw_yields),
+        ("shield dropped (background thread)", cancelled_background),
+        (
+            "shield dropped (with_spawner, same executor)",
+            cancelled_spawner,
+        ),
+        (
+            "shield dropped unpolled (with_spawner, same ex.)",
+            cancelled_unpolled_spawner,
+        ),
+        (
+            "raw spawn+await (one-thread executor)",
+            raw_yields_one_thread,
+        ),
     ]
-}
-
-async fn cancelled_many_in(set: &ShieldSet, n: u64) {
-    for _ in 0..n {
-        for i in 0..MANY {
-            let mut handle = set.shield(work_yields(i)).unwrap();
-            assert!(future::poll_once(&mut handle).await.is_none());
-            drop(handle);
-        }
-        set.drain(Duration::MAX).await;
-    }
 }
 
 fn cancelled_many() -> Vec<Case> {
     vec![
-        ("raw spawn+await", |n| {
-            in_task(n, |n| async move {
-                let ex = executor();
-                for _ in 0..n {
-                    let tasks: Vec<_> = (0..MANY).map(|i| ex.spawn(work_yields(i))).collect();
-                    for t in tasks {
-                        black_box(t.await);
-                    }
-                }
-            })
-        }),
-        ("shield dropped (background thread)", |n| {
-            in_task(n, |n| async move { cancelled_many_in(sets().0, n).await })
-        }),
-        ("shield dropped (with_spawner, same executor)", |n| {
-            in_task(n, |n| async move { cancelled_many_in(sets().1, n).await })
-        }),
+        ("raw spawn+await", raw_yields_many),
+        (
+            "shield dropped (background thread)",
+            cancelled_many_background,
+        ),
+        (
+            "shield dropped (with_spawner, same executor)",
+            cancelled_many_spawner,
+        ),
+        (
+            "raw spawn+await (one-thread executor)",
+            raw_yields_many_one_thread,
+        ),
     ]
 }
 

@@ -11,6 +11,7 @@ use async_io::Timer;
 use futures_lite::future::block_on;
 
 use crate::Opts;
+use crate::explained;
 use crate::measure::{race, stat};
 use crate::render::{Table, count, met, ns};
 
@@ -204,4 +205,42 @@ pub fn section(o: &Opts, md: &mut String) {
         met(slice_worst < 1e6),
         ns(slice_p99),
     );
+    if slice_over >= 5.0 {
+        explained::missed(
+            "budget, overhead (target < 5 % vs the bare loop)",
+            format!(
+                "`time_slice(500us)` cost {:.2} ns/iter against the bare loop's {:.2} \
+                 ({slice_over:+.1} %); the hand-rolled 1024-counter {:+.1} %, `Budget::new(1024)` \
+                 {:+.1} %, a yield every iteration {:+.1} %, in the same runs.",
+                s[3].median,
+                bare,
+                (s[2].median / bare - 1.0) * 100.0,
+                (s[4].median / bare - 1.0) * 100.0,
+                (s[1].median / bare - 1.0) * 100.0,
+            ),
+        );
+    }
+    if slice_worst >= 1e6 {
+        let floor = med(&idle, |s| s.worst);
+        let every = med(&lags[1], |s| s.worst);
+        explained::missed(
+            "budget, worst heartbeat lag (target < 1 ms with a 500 µs slice)",
+            format!(
+                "The worst lag beside `time_slice(500us)` was {} (p99 {}). The heartbeat alone, \
+                 with no loop at all, had a worst lag of {} in the same runs, and beside a loop \
+                 that yields on every iteration {}. A beat that falls due mid-slice waits for the \
+                 rest of the slice, so its worst case is at least the floor plus the slice: {} here{}.",
+                ns(slice_worst),
+                ns(slice_p99),
+                ns(floor),
+                ns(every),
+                ns(floor + 500e3),
+                if floor + 500e3 >= 1e6 {
+                    ", already above the target before any overshoot or preemption"
+                } else {
+                    "; the rest is the slice's overshoot and preemption of the loop's thread"
+                }
+            ),
+        );
+    }
 }

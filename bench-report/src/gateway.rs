@@ -49,40 +49,95 @@ fn after<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .map(|w| w.trim_end_matches(','))
 }
 
-/// Reads the numbers out of one printed gateway report; `None` if a line is missing.
-fn parse_gateway(text: &str) -> Option<GatewayRun> {
+/// Reads the numbers out of one printed gateway report; on failure, the
+/// lines that were missing or could not be read.
+fn parse_gateway(text: &str) -> Result<GatewayRun, String> {
     let mut r = GatewayRun::default();
-    let mut seen = 0;
+    let mut bad: Vec<&str> = Vec::new();
+    let mut seen = [false; 5];
+    const NAMES: [&str; 5] = [
+        "header (load time)",
+        "client sessions",
+        "served",
+        "event loop lag",
+        "latency of served sessions",
+    ];
     for line in text.lines() {
         let l = line.trim_start();
+        let mut check = |ok: Option<()>, k: usize| match ok {
+            Some(()) => seen[k] = true,
+            None => bad.push(NAMES[k]),
+        };
         if l.starts_with("== ASR gateway") {
-            let load = line.rsplit(", ").next()?.strip_suffix(" of load")?;
-            r.load_s = parse_dur(load)? / 1e9;
-            seen += 1;
+            check(
+                (|| {
+                    let load = line.rsplit(", ").next()?.strip_suffix(" of load")?;
+                    r.load_s = parse_dur(load)? / 1e9;
+                    Some(())
+                })(),
+                0,
+            );
         } else if l.contains("client sessions ran") {
-            r.sessions = l.split_whitespace().next()?.parse().ok()?;
-            seen += 1;
+            check(
+                (|| {
+                    r.sessions = l.split_whitespace().next()?.parse().ok()?;
+                    Some(())
+                })(),
+                1,
+            );
         } else if l.starts_with("served ") {
-            r.served = l.split_whitespace().nth(1)?.parse().ok()?;
-            seen += 1;
+            check(
+                (|| {
+                    r.served = l.split_whitespace().nth(1)?.parse().ok()?;
+                    Some(())
+                })(),
+                2,
+            );
         } else if l.starts_with("transcripts") {
-            r.expected = after(l, "expected ")?.parse().ok()?;
-            r.lost = after(l, "lost ")?.parse().ok()?;
+            r.expected = after(l, "produced ")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            r.lost = after(l, "lost ")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
         } else if l.starts_with("unanswered") {
-            r.unanswered = l.rsplit(' ').next()?.parse().ok()?;
+            r.unanswered = l
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
         } else if l.starts_with("event loop") {
-            r.worst_lag = parse_dur(after(l, "lag worst ")?)?;
-            r.p99_lag = parse_dur(after(l, "p99 ")?)?;
-            seen += 1;
+            check(
+                (|| {
+                    r.worst_lag = parse_dur(after(l, "lag worst ")?)?;
+                    r.p99_lag = parse_dur(after(l, "p99 ")?)?;
+                    Some(())
+                })(),
+                3,
+            );
         } else if l.starts_with("latency of served sessions") {
-            r.p50 = parse_dur(after(l, "p50 ")?)?;
-            r.p99 = parse_dur(after(l, "p99 ")?)?;
-            seen += 1;
+            check(
+                (|| {
+                    r.p50 = parse_dur(after(l, "p50 ")?)?;
+                    r.p99 = parse_dur(after(l, "p99 ")?)?;
+                    Some(())
+                })(),
+                4,
+            );
         } else if let Some(v) = l.strip_prefix("verdict") {
             r.verdict = v.trim().to_owned();
         }
     }
-    (seen == 5).then_some(r)
+    for (k, name) in NAMES.iter().enumerate() {
+        if !seen[k] && !bad.contains(name) {
+            bad.push(name);
+        }
+    }
+    if bad.is_empty() {
+        Ok(r)
+    } else {
+        Err(format!("unreadable or missing: {}", bad.join(", ")))
+    }
 }
 
 /// Runs the built gateway example once; an error if it could not be run
@@ -110,11 +165,18 @@ fn run_gateway(naive: bool, seconds: f64, clients: usize) -> Result<GatewayRun, 
         .output()
         .map_err(|e| format!("{}: {e}", bin.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    parse_gateway(&text).ok_or_else(|| {
+    parse_gateway(&text).map_err(|why| {
+        // Keep what was printed, for whoever reads the failure.
+        let keep = std::env::temp_dir().join(format!(
+            "bench-report-gateway-{}.txt",
+            if naive { "naive" } else { "guarded" }
+        ));
+        let _ = std::fs::write(&keep, text.as_bytes());
         format!(
-            "could not parse the report of `asr_gateway {}` (exit {:?})",
+            "could not parse the report of `asr_gateway {}` (exit {:?}; {why}; its output is in {})",
             args.join(" "),
-            out.status.code()
+            out.status.code(),
+            keep.display()
         )
     })
 }

@@ -4,15 +4,19 @@
 //! (the xtask pattern), not part of the published package.
 //!
 //! ```text
-//! cargo run --release -p bench-report            # full run, ~3-4 min
-//! cargo run --release -p bench-report -- --quick # ~30 s, fewer/smaller runs
+//! cargo run --release -p bench-report            # full run, ~4-5 min
+//! cargo run --release -p bench-report -- --quick # ~30-60 s, fewer/smaller runs
 //! ```
 //!
 //! Options: `--quick`, `--out PATH` (default `BENCHMARKS.md` in the
 //! workspace root), `--no-footprint` (skip `scripts/footprint.sh`; `--quick` skips it
 //! unless `--footprint` is given), `--no-gateway`
 //! (skip the gateway runs), `--only NAME` (one section: time, limit,
-//! offload, budget, reaper, shield; for quick looks, still writes the file).
+//! offload, budget, reaper, shield; for quick looks, still writes the file),
+//! `--include FILE` (repeatable: appends the markdown file verbatim as a
+//! section of its own, after the measured sections and before "Where a
+//! target is missed", for results produced by other runners, e.g. an
+//! adaptive-limit sweep).
 //!
 //! How noise is fought on a shared machine: every contender of a table runs
 //! once untimed (warm-up), then the contenders take turns (interleaved
@@ -48,6 +52,7 @@ pub struct Opts {
     footprint: bool,
     gateway: bool,
     only: Option<String>,
+    include: Vec<std::path::PathBuf>,
     out: std::path::PathBuf,
 }
 
@@ -59,6 +64,7 @@ impl Opts {
             footprint: true,
             gateway: true,
             only: None,
+            include: Vec::new(),
             out: root().join("BENCHMARKS.md"),
         };
         let mut force_footprint = false;
@@ -71,9 +77,10 @@ impl Opts {
                 "--no-gateway" => o.gateway = false,
                 "--only" => o.only = args.next(),
                 "--out" => o.out = args.next().expect("--out PATH").into(),
+                "--include" => o.include.push(args.next().expect("--include FILE").into()),
                 "-h" | "--help" => {
                     println!(
-                        "bench-report [--quick] [--out PATH] [--no-footprint | --footprint] [--no-gateway] [--only SECTION]"
+                        "bench-report [--quick] [--out PATH] [--no-footprint | --footprint] [--no-gateway] [--only SECTION] [--include FILE]..."
                     );
                     std::process::exit(0);
                 }
@@ -107,6 +114,12 @@ pub fn root() -> &'static std::path::Path {
 
 fn main() {
     let o = Opts::parse();
+    // Fail before the long run, not after it, on an unreadable include.
+    for file in &o.include {
+        if let Err(e) = std::fs::metadata(file) {
+            panic!("--include {}: {e}", file.display());
+        }
+    }
     let started = Instant::now();
     let date = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "?".into());
     let load_before = loadavg();
@@ -122,7 +135,9 @@ fn main() {
     ];
     for (name, f) in sections {
         if o.wants(name) {
+            let t = Instant::now();
             f(&o, &mut body);
+            eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
         }
     }
     let load_after = loadavg();
@@ -159,11 +174,19 @@ fn main() {
          the median of its repetitions. Growth is classified from the data by the least-squares slope \
          `b` of ln(cost per op) over ln(n) for n >= 100: `b < 0.1` flat, `b > 0.75` linear, otherwise \
          whichever of `a + c·ln n` and `k·n^b` fits better. Criterion benches with the same baselines: \
-         `cargo bench` (see `benches/`).\n",
+         `cargo bench` (see `benches/`). Built with the library's `test-util` feature (for \
+         `Reaper::step`); with no virtual clock in use, that adds one relaxed atomic load to each of \
+         the library's clock reads.\n",
         o.reps()
     );
     md.push_str(&body);
-    md.push_str(explained::EXPLAINED);
+    for file in &o.include {
+        let text = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("--include {}: {e}", file.display()));
+        md.push_str(text.trim_end());
+        md.push_str("\n\n");
+    }
+    md.push_str(&explained::render());
     std::fs::write(&o.out, md).expect("write BENCHMARKS.md");
     eprintln!(
         "wrote {} in {:.0} s",

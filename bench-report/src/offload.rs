@@ -13,6 +13,7 @@ use async_io::Timer;
 use futures_lite::future::block_on;
 
 use crate::Opts;
+use crate::explained;
 use crate::measure::{Stat, per_call, race, sink, stat};
 use crate::render::{Table, count, dur, met, ns, ratio};
 
@@ -180,4 +181,44 @@ pub fn section(o: &Opts, md: &mut String) {
     ]);
     md.push_str(&t.done());
     md.push('\n');
+    let (rt_g, rt_u) = (s[0].median, s[1].median);
+    if rt_g / rt_u > 1.2 {
+        explained::missed(
+            "offload, trivial round trip (target <= 1.2x unblock)",
+            format!(
+                "A trivial job's round trip through the pool took {} against {} through \
+                 `unblock` ({:.2}x, {} more), both awaited with `block_on` on the same thread.",
+                ns(rt_g),
+                ns(rt_u),
+                rt_g / rt_u,
+                ns(rt_g - rt_u)
+            ),
+        );
+    }
+    let (g, u) = (thr[0].median, thr[1].median);
+    if g / ideal_per_s < 0.9 || g / achievable < 0.9 {
+        explained::missed(
+            "offload throughput (target >= 0.9x of threads / job, and of plain threads)",
+            format!(
+                "offload ran {:.1}k jobs/s, {:.2}x the ideal of {cores} threads / job; `unblock` \
+                 {:.2}x; {cores} plain threads splitting the same jobs with no async at all, in the \
+                 same rounds, {:.2}x ideal, which bounds what this machine gave any contender. \
+                 Against those plain threads offload reached {:.2}x and `unblock` {:.2}x. {}",
+                g / 1e3,
+                g / ideal_per_s,
+                u / ideal_per_s,
+                achievable / ideal_per_s,
+                g / achievable,
+                u / achievable,
+                if achievable / ideal_per_s < 0.9 {
+                    "Even the plain threads fell short of the ideal: the cores were not free \
+                     (see the load average above)."
+                } else {
+                    "The plain threads had the cores; beside the pool, the async contenders also \
+                     run the executor that spawns the tasks and takes their wake-ups, the \
+                     heartbeat and async-io's reactor thread."
+                }
+            ),
+        );
+    }
 }

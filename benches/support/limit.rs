@@ -1,12 +1,98 @@
-//! The limit scaling workload, shared by `benches/limit_scaling.rs` and
-//! `bench-report/`: n waiters queue behind one held permit (one poll
-//! each), then every waiter in turn takes the permit and drops it. Polled by
-//! hand with a no-op waker: no executor in the loop.
+//! Limit workloads, shared by `benches/limit.rs`, `benches/limit_scaling.rs`
+//! and `bench-report/`:
+//!
+//! - uncontended: one acquire + release polled by hand (no executor);
+//! - contended: 1000 tasks on a 2-thread executor share 8 permits, each
+//!   acquires 500 times and holds the permit across one `yield_now` (plus
+//!   optional busy work);
+//! - scaling: n waiters queue behind one held permit (one poll each), then
+//!   every waiter in turn takes the permit and drops it. Polled by hand with
+//!   a no-op waker: no executor in the loop.
+
+#![allow(dead_code, reason = "each includer uses a part")]
 
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use futures_lite::future::{self, yield_now};
+
+/// Tasks of the contended scenario.
+pub const TASKS: usize = 1000;
+/// Acquisitions per task in the contended scenario.
+pub const ROUNDS: usize = 500;
+/// Permits in the contended scenario.
+pub const PERMITS: usize = 8;
+
+/// Polls a future that must be ready at once (no executor in the loop).
+pub fn now<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("expected an uncontended acquire"),
+    }
+}
+
+/// A 2-thread executor that lives for the whole process.
+pub fn executor() -> &'static async_executor::Executor<'static> {
+    static EX: OnceLock<&'static async_executor::Executor<'static>> = OnceLock::new();
+    EX.get_or_init(|| {
+        let ex: &'static async_executor::Executor<'static> =
+            Box::leak(Box::new(async_executor::Executor::new()));
+        for _ in 0..2 {
+            std::thread::spawn(move || future::block_on(ex.run(future::pending::<()>())));
+        }
+        ex
+    })
+}
+
+/// Busy work done while holding a permit (`spins` iterations, roughly
+/// 1 ns each), so the critical section is not just a scheduling point.
+pub fn work(spins: u32) {
+    for i in 0..spins {
+        std::hint::black_box(i);
+    }
+}
+
+/// Runs the contended scenario on [`executor`]; `acquire` takes one permit,
+/// which is held across one `yield_now` plus `spins` of busy work. Returns
+/// every wait (time from asking to holding) when `timed`.
+pub fn contended_run<A, Fut, P>(acquire: A, spins: u32, timed: bool) -> Vec<Duration>
+where
+    A: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = P> + Send,
+    P: Send,
+{
+    let ex = executor();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let acquire = acquire.clone();
+            ex.spawn(async move {
+                let mut waits = Vec::new();
+                for _ in 0..ROUNDS {
+                    let start = timed.then(Instant::now);
+                    let permit = acquire().await;
+                    if let Some(start) = start {
+                        waits.push(start.elapsed());
+                    }
+                    yield_now().await;
+                    work(spins);
+                    drop(permit);
+                }
+                waits
+            })
+        })
+        .collect();
+    future::block_on(async {
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await);
+        }
+        all
+    })
+}
 
 use async_guard::limit::Limiter;
 use async_lock::Semaphore;

@@ -1,5 +1,5 @@
 //! Reaper workloads shared by `benches/reaper.rs` and
-//! `bench-report/`: the seed's monitor in Rust (the baseline) and a
+//! `bench-report/`: a `Mutex<HashMap>` + full-scan monitor (the baseline) and a
 //! population of watched entries on a reaper stepped by hand.
 
 use std::collections::HashMap;
@@ -8,16 +8,17 @@ use std::time::{Duration, Instant};
 
 use async_guard::reaper::{Activity, Idle, Reaper};
 
-/// The seed's design: `task_activity[name] = time.time()` and a monitor that
+/// The plain design: a map of last-activity instants written on every touch
+/// (`activity[id] = Instant::now()`) and a monitor loop that
 /// scans every entry on every tick.
-pub struct SeedMonitor {
+pub struct MapMonitor {
     activity: Mutex<HashMap<u64, Instant>>,
     ttl: Duration,
 }
 
-impl SeedMonitor {
+impl MapMonitor {
     pub fn new(ttl: Duration) -> Self {
-        SeedMonitor {
+        MapMonitor {
             activity: Mutex::new(HashMap::new()),
             ttl,
         }
