@@ -109,6 +109,7 @@
 //! shedding, no statistics, no safe shrink, and needs tokio. Go's weighted
 //! semaphore has FIFO and weights but no close. None bounds a `gather`.
 
+pub mod adaptive;
 mod error;
 mod gather;
 mod limiter;
@@ -117,6 +118,7 @@ mod queue;
 mod running;
 mod stream;
 
+pub use adaptive::{AdaptiveLimiter, AdaptivePermit};
 pub use error::AcquireError;
 pub use gather::{Gather, TryGather, gather, try_gather};
 pub use limiter::{Acquire, Limiter, LimiterBuilder, LimiterStats};
