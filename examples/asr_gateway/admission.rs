@@ -32,7 +32,9 @@ impl LimitMode {
     pub fn initial(self) -> usize {
         match self {
             LimitMode::Fixed(n) => n,
-            _ => 16,
+            // Like TCP's slow start: from low, so that the first samples
+            // show the service's latency before any queue built up.
+            _ => 4,
         }
     }
 
@@ -94,10 +96,23 @@ impl Admission {
                     .max_waiting(max_waiting)
                     .build(),
             ),
-            LimitMode::Gradient => adaptive(Gradient::new().into()),
+            // The gateway wants latency close to the best: a tolerance of
+            // 1.25 and one extra session of queue (Netflix's defaults, 1.5
+            // and 4, favour throughput); and its capacity moves within
+            // seconds in the demo, so it re-measures the no-load latency
+            // every 4 s (the default is 10 s).
+            LimitMode::Gradient => {
+                adaptive(
+                    Gradient::new()
+                        .tolerance(1.25)
+                        .queue_allowance(1.0)
+                        .probe_interval(Duration::from_secs(4))
+                        .into(),
+                )
+            }
             // Overload shows here as latency long before sessions fail, so a
-            // session slower than half its deadline counts as a loss.
-            LimitMode::Aimd => adaptive(Aimd::new().rtt_threshold(session_deadline / 2).into()),
+            // session slower than a quarter of its deadline counts as a loss.
+            LimitMode::Aimd => adaptive(Aimd::new().rtt_threshold(session_deadline / 4).into()),
         }
     }
 

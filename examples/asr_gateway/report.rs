@@ -250,10 +250,10 @@ impl Report {
     }
 
     /// The first time after `from` from which the limit stays within 25 %
-    /// of its settled value until `to` (`None` if it never settles).
+    /// (or 2 permits) of its settled value until `to` (`None` if it never settles).
     pub fn convergence(&self, phase: &Phase) -> Option<Duration> {
         let target = phase.settled_limit;
-        let inside = |l: usize| (l as f64 - target).abs() <= 0.25 * target.max(4.0);
+        let inside = |l: usize| (l as f64 - target).abs() <= (0.25 * target).max(2.0);
         let samples: Vec<_> = self
             .timeline
             .iter()
@@ -491,7 +491,7 @@ impl fmt::Display for Report {
                     .map_or("never".to_string(), |d| format!("{:.2}s", d.as_secs_f64()));
                 writeln!(
                     f,
-                    "  {:<13} {:>5.1}s..{:>5.1}s  goodput {:>6.1}/s  p50 {:>6.0?}  p99 {:>6.0?}  limit settled at {:.1} (within 25 % after {conv})",
+                    "  {:<13} {:>5.1}s..{:>5.1}s  goodput {:>6.1}/s  p50 {:>6.0?}  p99 {:>6.0?}  limit settled at {:.1} (within 25 %/2 after {conv})",
                     p.name,
                     p.from.as_secs_f64(),
                     p.to.as_secs_f64(),

@@ -70,7 +70,10 @@ pub fn config(opts: &Options, out_dir: PathBuf) -> Config {
     Config {
         naive: opts.naive,
         limit: opts.limit,
-        max_waiting: opts.limit.initial().max(1),
+        max_waiting: match opts.limit {
+            LimitMode::Fixed(n) => n.max(1),
+            _ => 8,
+        },
         admission_wait: Duration::from_millis(300),
         max_handshaking: 512,
         handshake_timeout: Duration::from_millis(500),

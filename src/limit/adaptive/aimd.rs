@@ -11,7 +11,8 @@ use super::Sample;
 ///   `limit` releases, like TCP's one segment per RTT), but only when at
 ///   least half of the limit was in use at the grant (otherwise the
 ///   limiter was not the bottleneck and growing it would be blind).
-/// - A *loss* multiplies the limit by `backoff` (default 0.9). A loss is a
+/// - A *loss* multiplies the limit by `backoff` (default 0.7, CUBIC's
+///   factor from RFC 8312). A loss is a
 ///   permit marked [`failed`](super::AdaptivePermit::failed), one dropped
 ///   while its thread panicked, a [`run`](super::AdaptiveLimiter::run)
 ///   whose future was dropped before it finished, or a success slower than
@@ -48,7 +49,7 @@ impl Default for Aimd {
 }
 
 impl Aimd {
-    /// The defaults: backoff 0.9, increase 1 per round, no RTT threshold.
+    /// The defaults: backoff 0.7, increase 1 per round, no RTT threshold.
     ///
     /// ```
     /// let a = async_guard::limit::adaptive::Aimd::new();
@@ -56,13 +57,13 @@ impl Aimd {
     /// ```
     pub fn new() -> Self {
         Aimd {
-            backoff: 0.9,
+            backoff: 0.7,
             increase: 1.0,
             rtt_threshold: Duration::MAX,
         }
     }
 
-    /// The factor applied on a loss, in `[0.1, 1.0]` (default 0.9; clamped,
+    /// The factor applied on a loss, in `[0.1, 1.0]` (default 0.7; clamped,
     /// NaN ignored).
     ///
     /// ```

@@ -1,36 +1,49 @@
-//! The gradient policy (Gradient2-style): latency-based.
+//! The gradient policy: latency-based.
+
+use std::time::{Duration, Instant};
 
 use super::Sample;
 
-/// A latency-driven policy in the style of Netflix's `Gradient2Limit`: it
-/// compares a long-term average of the round-trip time (the estimate of
-/// the no-load RTT) with a short-term one and shrinks the limit when the
-/// short-term RTT rises above `tolerance` times the long-term one.
+/// A latency-driven policy: the gradient of Netflix's `Gradient2Limit` and
+/// Envoy's adaptive concurrency filter, with Envoy's periodic measurement
+/// of the no-load round-trip time.
 ///
-/// On every sample (while the limiter is busy enough to tell, see below):
+/// Samples are grouped in *rounds*: a round ends when a permit granted
+/// after it began is released (one round-trip, as TCP counts), so the
+/// limit moves once per round whatever the request rate. At the end of a
+/// round, with `short_rtt` its mean RTT and `min_rtt` the no-load estimate:
 ///
 /// ```text
-/// gradient  = clamp(tolerance * long_rtt / short_rtt, 0.5, 1.0)
-/// target    = limit * gradient + queue_allowance
-/// limit     = limit * (1 - smoothing) + target * smoothing
+/// gradient = clamp(tolerance * min_rtt / short_rtt, 0.5, 1.0)
+/// target   = limit * gradient + queue_allowance
+/// limit    = limit * (1 - smoothing) + target * smoothing
 /// ```
 ///
-/// With `gradient == 1` (latency within tolerance) the limit grows by
-/// about `queue_allowance * smoothing` per sample; beyond tolerance it
-/// shrinks, at most halving per step. A sample taken while fewer than half
-/// of the limit's permits were in use does not move the limit (the limiter
-/// was not the bottleneck, so the sample says nothing about its size), but
-/// still updates the RTT averages. A failed or dropped sample counts as the
-/// steepest gradient (0.5). When the long-term RTT is more than twice the
-/// short-term one (the service got much faster), the long-term average
-/// decays by 5 % per sample so the estimate follows.
+/// With latency within tolerance the limit grows by about
+/// `queue_allowance * smoothing` per round; beyond it the limit shrinks in
+/// proportion. A failed round (a permit marked failed, a panic, a cancelled
+/// `run`) counts as the steepest gradient, 0.5. A round in which fewer than
+/// half of the limit's permits were ever in use does not move the limit
+/// (the limiter was not the bottleneck, the round says nothing about its
+/// size). Above a capacity of `C` permits the limit settles near
+/// `tolerance * C + queue_allowance`.
+///
+/// `min_rtt` cannot be learned under load (a limiter that always runs at
+/// its limit only sees queued latency, and a running average of it creeps
+/// upwards: the drift of Gradient2's long-term average). So, like Envoy,
+/// the policy *probes*: at the first sample and then every
+/// `probe_interval`, it drops the limit to `min_limit`, ignores the samples
+/// of permits granted before that, takes the mean RTT of the next
+/// `probe_samples` permits as `min_rtt`, and goes back to the limit it
+/// had. A probe costs roughly two round-trips at `min_limit`.
 ///
 /// # Examples
 ///
 /// ```
+/// use std::time::Duration;
 /// use async_guard::limit::adaptive::{AdaptiveLimiter, Gradient};
 /// let limiter = AdaptiveLimiter::builder()
-///     .policy(Gradient::new().tolerance(2.0).smoothing(0.1))
+///     .policy(Gradient::new().tolerance(2.0).probe_interval(Duration::from_secs(30)))
 ///     .initial_limit(10)
 ///     .build();
 /// assert_eq!(limiter.stats().limit, 10);
@@ -40,8 +53,8 @@ pub struct Gradient {
     pub(super) tolerance: f64,
     pub(super) smoothing: f64,
     pub(super) queue_allowance: f64,
-    pub(super) short_window: u32,
-    pub(super) long_window: u32,
+    pub(super) probe_interval: Duration,
+    pub(super) probe_samples: u32,
 }
 
 impl Default for Gradient {
@@ -51,8 +64,8 @@ impl Default for Gradient {
 }
 
 impl Gradient {
-    /// The defaults: tolerance 1.5, smoothing 0.2, queue allowance 4,
-    /// short window 10 samples, long window 200 samples.
+    /// The defaults: tolerance 1.5, smoothing 0.2, queue allowance 4
+    /// (Netflix's), a probe every 10 s of 5 samples.
     ///
     /// ```
     /// let g = async_guard::limit::adaptive::Gradient::new();
@@ -63,13 +76,13 @@ impl Gradient {
             tolerance: 1.5,
             smoothing: 0.2,
             queue_allowance: 4.0,
-            short_window: 10,
-            long_window: 200,
+            probe_interval: Duration::from_secs(10),
+            probe_samples: 5,
         }
     }
 
-    /// How much the short-term RTT may exceed the long-term one before the
-    /// limit shrinks (default 1.5; values below 1 are raised to 1, NaN is
+    /// How much the round's RTT may exceed the no-load RTT before the limit
+    /// shrinks (default 1.5; values below 1 are raised to 1, NaN is
     /// ignored). Higher: more throughput, more queueing latency.
     ///
     /// ```
@@ -83,11 +96,11 @@ impl Gradient {
         self
     }
 
-    /// The weight of each new estimate, in `(0, 1]` (default 0.2; out of
-    /// range values are clamped, NaN ignored). Lower: steadier, slower.
+    /// The weight of each round's estimate, in `(0, 1]` (default 0.2; out
+    /// of range values are clamped, NaN ignored). Lower: steadier, slower.
     ///
     /// ```
-    /// let g = async_guard::limit::adaptive::Gradient::new().smoothing(0.05);
+    /// let g = async_guard::limit::adaptive::Gradient::new().smoothing(0.5);
     /// # let _ = g;
     /// ```
     pub fn smoothing(mut self, smoothing: f64) -> Self {
@@ -97,12 +110,12 @@ impl Gradient {
         self
     }
 
-    /// Extra permits added on top of `limit * gradient` (default 4): the
-    /// queue the policy allows the service to build, which is also how it
-    /// probes for more capacity. Negative or NaN values count as 0.
+    /// Extra permits on top of `limit * gradient` (default 4): the queue
+    /// the policy lets the service build, which is also how it probes for
+    /// more capacity. Negative or NaN values count as 0.
     ///
     /// ```
-    /// let g = async_guard::limit::adaptive::Gradient::new().queue_allowance(2.0);
+    /// let g = async_guard::limit::adaptive::Gradient::new().queue_allowance(1.0);
     /// # let _ = g;
     /// ```
     pub fn queue_allowance(mut self, permits: f64) -> Self {
@@ -114,84 +127,149 @@ impl Gradient {
         self
     }
 
-    /// Samples in the short-term RTT average (an exponential moving
-    /// average over about this many samples; default 10, at least 1).
+    /// How often the no-load RTT is measured again (default 10 s;
+    /// `Duration::MAX`: only once, at the start). Shorter: a lasting change
+    /// of the service's own latency is learned sooner, at the cost of more
+    /// time spent at `min_limit`.
     ///
     /// ```
-    /// let g = async_guard::limit::adaptive::Gradient::new().short_window(5);
+    /// use std::time::Duration;
+    /// let g = async_guard::limit::adaptive::Gradient::new().probe_interval(Duration::from_secs(60));
     /// # let _ = g;
     /// ```
-    pub fn short_window(mut self, samples: u32) -> Self {
-        self.short_window = samples.max(1);
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval;
         self
     }
 
-    /// Samples in the long-term RTT average, the no-load estimate (default
-    /// 200, at least 1). Longer: a steadier baseline that follows a real
-    /// change of the service more slowly.
+    /// Samples a probe averages (default 5, at least 1).
     ///
     /// ```
-    /// let g = async_guard::limit::adaptive::Gradient::new().long_window(1000);
+    /// let g = async_guard::limit::adaptive::Gradient::new().probe_samples(10);
     /// # let _ = g;
     /// ```
-    pub fn long_window(mut self, samples: u32) -> Self {
-        self.long_window = samples.max(1);
+    pub fn probe_samples(mut self, samples: u32) -> Self {
+        self.probe_samples = samples.max(1);
         self
     }
+}
+
+/// A round being measured.
+#[derive(Debug, Clone)]
+struct Round {
+    started: Instant,
+    rtt_sum: f64,
+    count: u32,
+    max_in_flight: usize,
+    failed: bool,
+}
+
+impl Round {
+    fn new(started: Instant) -> Round {
+        Round {
+            started,
+            rtt_sum: 0.0,
+            count: 0,
+            max_in_flight: 0,
+            failed: false,
+        }
+    }
+}
+
+/// A probe of the no-load RTT under way.
+#[derive(Debug, Clone)]
+struct Probe {
+    started: Instant,
+    /// The limit to go back to.
+    saved: f64,
+    rtt_sum: f64,
+    count: u32,
 }
 
 /// The running state of a [`Gradient`] policy (RTTs in seconds).
 #[derive(Debug, Clone)]
 pub(super) struct GradientState {
     config: Gradient,
+    min_rtt: Option<f64>,
     short: Option<f64>,
-    long: Option<f64>,
-}
-
-fn ema(prev: Option<f64>, sample: f64, window: u32) -> f64 {
-    match prev {
-        None => sample,
-        Some(prev) => {
-            let alpha = 2.0 / (f64::from(window) + 1.0);
-            prev + alpha * (sample - prev)
-        }
-    }
+    round: Option<Round>,
+    probe: Option<Probe>,
+    last_probe: Option<Instant>,
 }
 
 impl GradientState {
     pub(super) fn new(config: Gradient) -> Self {
         GradientState {
             config,
+            min_rtt: None,
             short: None,
-            long: None,
+            round: None,
+            probe: None,
+            last_probe: None,
         }
     }
 
     /// (no-load RTT estimate, recent RTT), in seconds.
     pub(super) fn rtts(&self) -> (Option<f64>, Option<f64>) {
-        (self.long, self.short)
+        (self.min_rtt, self.short)
     }
 
-    pub(super) fn on_sample(&mut self, limit: f64, sample: &Sample) -> f64 {
+    pub(super) fn on_sample(&mut self, limit: f64, floor: f64, sample: &Sample) -> f64 {
         let c = self.config;
         let rtt = sample.rtt.as_secs_f64();
-        let short = ema(self.short, rtt, c.short_window);
-        let mut long = ema(self.long, rtt, c.long_window);
-        if long > 2.0 * short {
-            long *= 0.95;
-        }
-        self.short = Some(short);
-        self.long = Some(long);
-        let gradient = if sample.failed {
-            0.5
-        } else {
-            if (sample.in_flight as f64) < limit / 2.0 {
-                return limit; // not the bottleneck: no information
+        if let Some(probe) = &mut self.probe {
+            if sample.granted < probe.started {
+                return floor; // granted at the old concurrency: no use
             }
-            if short <= 0.0 {
-                1.0
-            } else {
-                (c.tolerance * long / short).clamp(0.5, 1.0)
+            probe.rtt_sum += rtt;
+            probe.count += 1;
+            if probe.count < c.probe_samples {
+                return floor;
+            }
+            let measured = probe.rtt_sum / f64::from(probe.count);
+            let saved = probe.saved;
+            self.min_rtt = Some(measured);
+            self.short = Some(measured);
+            self.probe = None;
+            self.round = Some(Round::new(sample.released));
+            return saved;
+        }
+        let due = match self.last_probe {
+            None => true,
+            Some(at) => sample
+                .released
+                .checked_duration_since(at)
+                .is_some_and(|d| d >= c.probe_interval),
+        };
+        if due {
+            self.last_probe = Some(sample.released);
+            self.probe = Some(Probe {
+                started: sample.released,
+                saved: limit,
+                rtt_sum: 0.0,
+                count: 0,
+            });
+            return floor;
+        }
+        let round = self.round.get_or_insert_with(|| Round::new(sample.granted));
+        round.rtt_sum += rtt;
+        round.count += 1;
+        round.max_in_flight = round.max_in_flight.max(sample.in_flight);
+        round.failed |= sample.failed;
+        if sample.granted < round.started {
+            return limit; // the round is not over yet
+        }
+        let round = std::mem::replace(round, Round::new(sample.released));
+        let short = round.rtt_sum / f64::from(round.count.max(1));
+        self.short = Some(short);
+        let gradient = if round.failed {
+            0.5
+        } else if (round.max_in_flight as f64) < limit / 2.0 {
+            return limit; // not the bottleneck: no information
+        } else {
+            match self.min_rtt {
+                Some(min) if short > 0.0 => (c.tolerance * min / short).clamp(0.5, 1.0),
+                _ => 1.0,
             }
         };
         let target = limit * gradient + c.queue_allowance;

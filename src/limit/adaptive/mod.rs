@@ -39,12 +39,14 @@
 //! # The policies
 //!
 //! - [`Gradient`] (latency-based), after Netflix's `Gradient2Limit`
-//!   (<https://github.com/Netflix/concurrency-limits>): a long-term average
-//!   RTT stands for the no-load latency, a short-term one for the current
-//!   latency; while `short <= tolerance * long` the limit grows by a small
-//!   queue allowance, beyond it the limit shrinks in proportion
-//!   (`tolerance * long / short`, at most halving per step), smoothed. It
-//!   reacts to queueing *before* anything fails.
+//!   (<https://github.com/Netflix/concurrency-limits>) and Envoy's adaptive
+//!   concurrency filter (<https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/adaptive_concurrency_filter>):
+//!   once per round-trip, while the round's mean RTT is within `tolerance`
+//!   of the no-load RTT the limit grows by a small queue allowance, beyond
+//!   it the limit shrinks in proportion (`tolerance * min_rtt / rtt`, at
+//!   most halving), smoothed. The no-load RTT is measured, as Envoy does,
+//!   by briefly dropping the limit to `min_limit` every `probe_interval`.
+//!   It reacts to queueing *before* anything fails.
 //! - [`Aimd`] (loss-based), after TCP Reno's congestion avoidance
 //!   (Jacobson 1988, RFC 5681) and Netflix's `AIMDLimit`: `+increase` per
 //!   round of successes, `*backoff` on a loss (a permit marked
@@ -58,11 +60,14 @@
 //! right, which a service whose latency also varies with the request mix
 //! rarely gives, and Gradient covers the same latency signal with a
 //! smoothed estimate. Envoy's adaptive concurrency filter (a gradient
-//! controller) re-measures the minimum RTT by periodically dropping the
-//! limit to a floor; brpc's auto concurrency limiter sets
-//! `max_qps * ((2 + alpha) * min_latency - avg_latency)` and also
-//! re-measures the minimum latency periodically. Those periodic floors cost
-//! throughput on purpose; here the long-term average plays that role.
+//! controller, whose minimum-RTT probe `Gradient` borrows) and brpc's auto
+//! concurrency limiter (<https://github.com/apache/brpc>, `docs/en/auto_concurrency_limiter.md`:
+//! `max_qps * ((2 + alpha) * min_latency - avg_latency)`, also with a
+//! periodic re-measurement of the minimum latency) both accept the probes'
+//! throughput cost because a no-load latency cannot be observed under load.
+//! Netflix's Gradient2 instead keeps a long-term average of the RTT, which
+//! creeps upwards under sustained overload (it was the first version of
+//! this module, and on the test service it grew the limit without bound).
 //!
 //! # Picking one, and the parameters
 //!
@@ -88,9 +93,13 @@
 //!   burst of slow requests looks like congestion and shrinks the limit, a
 //!   burst of fast ones looks like headroom. Use one limiter per class, or
 //!   [`ignore`](AdaptivePermit::ignore) the samples of the odd class.
-//! - *Creeping baseline*: Gradient's long-term average is measured under
-//!   load, so under sustained overload it drifts up and the limit with it;
-//!   the long window bounds the drift rate, `tolerance` the equilibrium.
+//! - *A lasting slowdown of the work itself* (a heavier request mix, a
+//!   slower machine) looks like congestion to Gradient until the next
+//!   probe re-measures the no-load RTT: meanwhile the limit is held too
+//!   low (at about `queue_allowance / (1 - gradient)`). A shorter
+//!   `probe_interval` shortens that, at the probes' cost.
+//! - *Probes cost throughput*: about two round-trips at `min_limit` every
+//!   `probe_interval`; with long requests, lengthen the interval.
 //! - *Idle periods*: samples taken while less than half of the limit was
 //!   in use do not move the limit (no information about its size), so a
 //!   lightly loaded limiter neither grows without bound nor collapses.
@@ -239,7 +248,7 @@ impl Shared {
             let mut c = self.control.lock().unwrap_or_else(PoisonError::into_inner);
             let limit = c.limit;
             let (new, rtts) = match &mut c.state {
-                State::Gradient(g) => (g.on_sample(limit, &sample), g.rtts()),
+                State::Gradient(g) => (g.on_sample(limit, self.min_limit as f64, &sample), g.rtts()),
                 State::Aimd(a) => (a.on_sample(limit, &sample), a.rtts()),
             };
             let (lo, hi) = (self.min_limit as f64, self.max_limit as f64);
@@ -670,10 +679,11 @@ pub struct AdaptiveStats {
     pub min_limit: usize,
     /// The upper bound.
     pub max_limit: usize,
-    /// The estimated no-load round-trip time: Gradient's long-term average,
+    /// The estimated no-load round-trip time: Gradient's last probe,
     /// AIMD's lowest RTT seen. `None` before the first sample.
     pub no_load_rtt: Option<Duration>,
-    /// The recent round-trip time (a short moving average).
+    /// The recent round-trip time (Gradient: the last round's mean; AIMD: a
+    /// moving average over about 10 samples).
     pub recent_rtt: Option<Duration>,
     /// Samples fed to the policy so far.
     pub samples: u64,
@@ -848,22 +858,22 @@ impl AdaptivePermit {
 
 impl Drop for AdaptivePermit {
     fn drop(&mut self) {
+        // Learn from the sample first, so that a limit that shrinks on it
+        // applies before these permits go to the next waiter; then return
+        // them. Neither step holds a lock of ours while waking anyone.
+        if !self.ignored {
+            let released = clock::now();
+            self.shared.record(Sample {
+                rtt: released.saturating_duration_since(self.granted),
+                failed: self.failed || std::thread::panicking(),
+                in_flight: self.in_flight,
+                granted: self.granted,
+                released,
+            });
+        }
         let weight = self.weight();
-        // Return the permits first (this may wake the next waiter; no lock
-        // of ours is held), then learn from the sample.
         drop(self.permit.take());
         self.shared.in_flight.fetch_sub(weight, Ordering::Relaxed);
-        if self.ignored {
-            return;
-        }
-        let released = clock::now();
-        self.shared.record(Sample {
-            rtt: released.saturating_duration_since(self.granted),
-            failed: self.failed || std::thread::panicking(),
-            in_flight: self.in_flight,
-            granted: self.granted,
-            released,
-        });
     }
 }
 
