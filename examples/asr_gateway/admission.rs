@@ -100,13 +100,17 @@ impl Admission {
             // 1.25 and one extra session of queue (Netflix's defaults, 1.5
             // and 4, favour throughput); and its capacity moves within
             // seconds in the demo, so it re-measures the no-load latency
-            // every 4 s (the default is 10 s).
+            // every 5 s, with 3 samples (the defaults: 10 s, 5), and moves
+            // faster (smoothing 0.5, default 0.2): sessions last ~0.3 s, so
+            // a round is slow.
             LimitMode::Gradient => {
                 adaptive(
                     Gradient::new()
                         .tolerance(1.25)
                         .queue_allowance(1.0)
-                        .probe_interval(Duration::from_secs(4))
+                        .probe_interval(Duration::from_secs(5))
+                        .probe_samples(3)
+                        .smoothing(0.5)
                         .into(),
                 )
             }

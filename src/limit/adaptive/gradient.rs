@@ -34,8 +34,10 @@ use super::Sample;
 /// the policy *probes*: at the first sample and then every
 /// `probe_interval`, it drops the limit to `min_limit`, ignores the samples
 /// of permits granted before that, takes the mean RTT of the next
-/// `probe_samples` permits as `min_rtt`, and goes back to the limit it
-/// had. A probe costs roughly two round-trips at `min_limit`.
+/// `probe_samples` permits as `min_rtt` (or of those it got, at least one,
+/// once four times the RTT seen when the probe began has passed), and goes
+/// back to the limit it had. A probe costs roughly two round-trips at
+/// `min_limit`.
 ///
 /// # Examples
 ///
@@ -180,6 +182,8 @@ impl Round {
 #[derive(Debug, Clone)]
 struct Probe {
     started: Instant,
+    /// After this, the probe ends with the samples it has (at least one).
+    deadline: Option<Instant>,
     /// The limit to go back to.
     saved: f64,
     rtt_sum: f64,
@@ -223,7 +227,8 @@ impl GradientState {
             }
             probe.rtt_sum += rtt;
             probe.count += 1;
-            if probe.count < c.probe_samples {
+            let late = probe.deadline.is_some_and(|d| sample.released >= d);
+            if probe.count < c.probe_samples && !late {
                 return floor;
             }
             let measured = probe.rtt_sum / f64::from(probe.count);
@@ -243,8 +248,15 @@ impl GradientState {
         };
         if due {
             self.last_probe = Some(sample.released);
+            // Long enough to drain the old concurrency and take samples at
+            // the floor; without it, permits held for long by a few slow
+            // callers would keep the limit at the floor.
+            let rtt_now = self.short.unwrap_or(rtt).max(rtt);
             self.probe = Some(Probe {
                 started: sample.released,
+                deadline: sample
+                    .released
+                    .checked_add(Duration::from_secs_f64((4.0 * rtt_now).min(1e9))),
                 saved: limit,
                 rtt_sum: 0.0,
                 count: 0,
