@@ -49,6 +49,13 @@ fn uncontended(c: &mut Criterion) {
     g.bench_function("Limiter::acquire (fixed)", |b| {
         b.iter(|| drop(now(limiter.acquire()).unwrap()))
     });
+    // What the adaptive limiter adds at the least: two clock readings.
+    g.bench_function("2x async_guard::time::now() (the clock alone)", |b| {
+        b.iter(|| {
+            let t0 = std::hint::black_box(async_guard::time::now());
+            std::hint::black_box(async_guard::time::now().saturating_duration_since(t0))
+        })
+    });
     let gradient = pinned(Gradient::new(), 8);
     g.bench_function("AdaptiveLimiter::acquire (gradient)", |b| {
         b.iter(|| drop(now(gradient.acquire()).unwrap()))
@@ -136,7 +143,10 @@ fn contended(c: &mut Criterion) {
         })
     });
     g.finish();
-    println!("free-running gradient limiter after the runs: {:?}", free.stats());
+    println!(
+        "free-running gradient limiter after the runs: {:?}",
+        free.stats()
+    );
 }
 
 criterion_group!(benches, uncontended, contended);

@@ -41,7 +41,7 @@ echo "## Adaptive limit vs fixed limits: ASR gateway, $CLIENTS clients, $SECONDS
 echo
 echo "uptime at the end: $(uptime)"
 echo
-cat "$out"/*.txt | grep '^PHASE' | awk -v policies="$POLICIES" '
+for l in $FIXED $POLICIES; do cat "$out/$l.txt"; done | grep '^PHASE' | awk -v policies="$POLICIES" '
 function ms(x) { return sprintf("%.0f ms", x) }
 {
     split($0, f, " "); phase = f[2]

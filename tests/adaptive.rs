@@ -111,7 +111,10 @@ async fn drive(
         let (limiter, limits) = (limiter.clone(), limits.clone());
         tasks.push(Box::pin(async move {
             while now() < end {
-                limits.lock().unwrap().push((now() - t0, limiter.stats().limit));
+                limits
+                    .lock()
+                    .unwrap()
+                    .push((now() - t0, limiter.stats().limit));
                 sleep(Duration::from_millis(100)).await;
             }
         }));
@@ -168,7 +171,10 @@ fn gradient_converges_near_capacity_from_below_and_above() {
             // Equilibrium about tolerance * capacity + queue = 16; it must
             // use the capacity and must not let the queue grow unbounded.
             let settled = run.mean(30.0, 60.0);
-            assert!((8.0..=22.0).contains(&settled), "initial {initial}: {settled}");
+            assert!(
+                (8.0..=22.0).contains(&settled),
+                "initial {initial}: {settled}"
+            );
             // Throughput: at least 90 % of the capacity's 80 calls/s.
             assert!(run.served as f64 >= 0.9 * 80.0 * 50.0, "{}", run.served);
             let s = limiter.stats();
@@ -183,7 +189,14 @@ fn gradient_converges_near_capacity_from_below_and_above() {
 fn gradient_tracks_a_capacity_change_both_ways() {
     runtimes::virtual_time(|_clock| async {
         let service = Service::new(50 * MS, 16);
-        let run = drive(adaptive(Gradient::new(), 4), service, 100, 80, Some((40, 4))).await;
+        let run = drive(
+            adaptive(Gradient::new(), 4),
+            service,
+            100,
+            80,
+            Some((40, 4)),
+        )
+        .await;
         let (before, after) = (run.mean(25.0, 40.0), run.mean(55.0, 80.0));
         assert!(before >= 16.0, "{before}");
         assert!(after <= 0.6 * before, "{before} -> {after}");
@@ -192,7 +205,14 @@ fn gradient_tracks_a_capacity_change_both_ways() {
         assert!(late <= 0.67 * before, "{before} -> {late} 5-10 s after");
 
         let service = Service::new(50 * MS, 4);
-        let run = drive(adaptive(Gradient::new(), 4), service, 100, 80, Some((40, 16))).await;
+        let run = drive(
+            adaptive(Gradient::new(), 4),
+            service,
+            100,
+            80,
+            Some((40, 16)),
+        )
+        .await;
         let (before, after) = (run.mean(25.0, 40.0), run.mean(55.0, 80.0));
         assert!(after >= 1.6 * before, "{before} -> {after}");
     });
@@ -228,12 +248,19 @@ fn bounds_are_respected_whatever_the_samples() {
                 let service = Service::new(10 * MS, capacity);
                 let run = drive(limiter.clone(), service, 50, 20, None).await;
                 let (lo, hi) = run.range(0.0, 20.0);
-                assert!(lo >= 5 && hi <= 12, "{policy:?} cap {capacity}: {lo}..={hi}");
+                assert!(
+                    lo >= 5 && hi <= 12,
+                    "{policy:?} cap {capacity}: {lo}..={hi}"
+                );
                 assert!(run.limits.len() > 10);
             }
         }
         // Degenerate bounds.
-        let l = AdaptiveLimiter::builder().min_limit(0).max_limit(0).initial_limit(0).build();
+        let l = AdaptiveLimiter::builder()
+            .min_limit(0)
+            .max_limit(0)
+            .initial_limit(0)
+            .build();
         let s = l.stats();
         assert_eq!((s.limit, s.min_limit, s.max_limit), (1, 1, 1));
     });
@@ -293,7 +320,9 @@ fn gradient_probes_then_grows_then_shrinks_on_latency_and_failures() {
         assert_eq!((s.limit, s.no_load_rtt), (20, Some(10 * MS)), "{s:?}");
         // Rounds at the no-load RTT with the limit in use: it grows.
         for _ in 0..10 {
-            let held: Vec<_> = (0..l.stats().limit).map(|_| l.try_acquire().unwrap()).collect();
+            let held: Vec<_> = (0..l.stats().limit)
+                .map(|_| l.try_acquire().unwrap())
+                .collect();
             sleep(10 * MS).await;
             drop(held);
         }
@@ -301,7 +330,9 @@ fn gradient_probes_then_grows_then_shrinks_on_latency_and_failures() {
         assert!(grown > 25.0, "{grown}");
         // Latency 5x: shrinks.
         for _ in 0..5 {
-            let held: Vec<_> = (0..l.stats().limit).map(|_| l.try_acquire().unwrap()).collect();
+            let held: Vec<_> = (0..l.stats().limit)
+                .map(|_| l.try_acquire().unwrap())
+                .collect();
             sleep(50 * MS).await;
             drop(held);
         }
@@ -310,7 +341,9 @@ fn gradient_probes_then_grows_then_shrinks_on_latency_and_failures() {
         assert!(slow < 0.85 * grown, "{grown} -> {slow}");
         assert_eq!(l.stats().recent_rtt, Some(50 * MS));
         // A failed round shrinks too.
-        let held: Vec<_> = (0..l.stats().limit).map(|_| l.try_acquire().unwrap()).collect();
+        let held: Vec<_> = (0..l.stats().limit)
+            .map(|_| l.try_acquire().unwrap())
+            .collect();
         sleep(10 * MS).await;
         for (i, mut p) in held.into_iter().enumerate() {
             if i == 0 {
@@ -391,7 +424,13 @@ fn fifo_and_weights_as_the_fixed_limiter() {
         gather(usize::MAX, waiters).await;
         assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
         assert_eq!(l.stats().limiter.in_use, 0);
-        assert!(l.acquire_many(5).await.unwrap_err().to_string().contains("more permits"));
+        assert!(
+            l.acquire_many(5)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("more permits")
+        );
     });
 }
 
@@ -496,7 +535,10 @@ mod torture {
 
     fn settle(c: &mut Contended) {
         c.holder.take().unwrap().join().unwrap();
-        assert!(c.behind.take().unwrap().join().unwrap(), "a permit was lost");
+        assert!(
+            c.behind.take().unwrap().join().unwrap(),
+            "a permit was lost"
+        );
         let s = c.limiter.stats();
         assert_eq!((s.limiter.in_use, s.limiter.waiting), (0, 0), "{s:?}");
         drop(c.limiter.try_acquire_many(2).expect("permits leaked"));

@@ -90,12 +90,9 @@ impl Admission {
             )
         };
         match mode {
-            LimitMode::Fixed(n) => Admission::Fixed(
-                Limiter::builder()
-                    .limit(n)
-                    .max_waiting(max_waiting)
-                    .build(),
-            ),
+            LimitMode::Fixed(n) => {
+                Admission::Fixed(Limiter::builder().limit(n).max_waiting(max_waiting).build())
+            }
             // The gateway wants latency close to the best: a tolerance of
             // 1.25 and one extra session of queue (Netflix's defaults, 1.5
             // and 4, favour throughput); and its capacity moves within
@@ -103,17 +100,15 @@ impl Admission {
             // every 5 s, with 3 samples (the defaults: 10 s, 5), and moves
             // faster (smoothing 0.5, default 0.2): sessions last ~0.3 s, so
             // a round is slow.
-            LimitMode::Gradient => {
-                adaptive(
-                    Gradient::new()
-                        .tolerance(1.25)
-                        .queue_allowance(1.0)
-                        .probe_interval(Duration::from_secs(5))
-                        .probe_samples(3)
-                        .smoothing(0.5)
-                        .into(),
-                )
-            }
+            LimitMode::Gradient => adaptive(
+                Gradient::new()
+                    .tolerance(1.25)
+                    .queue_allowance(1.0)
+                    .probe_interval(Duration::from_secs(5))
+                    .probe_samples(3)
+                    .smoothing(0.5)
+                    .into(),
+            ),
             // Overload shows here as latency long before sessions fail, so a
             // session slower than a quarter of its deadline counts as a loss.
             LimitMode::Aimd => adaptive(Aimd::new().rtt_threshold(session_deadline / 4).into()),

@@ -208,7 +208,10 @@ impl Report {
     ) {
         let end = self.load_time;
         let cuts: Vec<(&'static str, Duration, Duration)> = if shifted {
-            vec![("before shift", Duration::ZERO, shift), ("after shift", shift, end)]
+            vec![
+                ("before shift", Duration::ZERO, shift),
+                ("after shift", shift, end),
+            ]
         } else {
             vec![("whole run", Duration::ZERO, end)]
         };
@@ -262,9 +265,7 @@ impl Report {
         let last_out = samples.iter().rposition(|(_, l)| !inside(*l));
         match last_out {
             None => Some(Duration::ZERO),
-            Some(i) if i + 1 < samples.len() => {
-                Some(samples[i + 1].0.saturating_sub(phase.from))
-            }
+            Some(i) if i + 1 < samples.len() => Some(samples[i + 1].0.saturating_sub(phase.from)),
             Some(_) => None,
         }
     }
@@ -515,7 +516,12 @@ impl fmt::Display for Report {
                 )?;
             }
             let series: Vec<String> = self.timeline.iter().map(|(_, l)| l.to_string()).collect();
-            writeln!(f, "LIMITS {} {}", self.limit_label.replace(' ', "_"), series.join(","))?;
+            writeln!(
+                f,
+                "LIMITS {} {}",
+                self.limit_label.replace(' ', "_"),
+                series.join(",")
+            )?;
             chart(f, &self.timeline, self.phases.get(1).map(|p| p.from))?;
         }
         if self.has_server && !self.naive {
@@ -556,7 +562,11 @@ pub fn chart(
         .collect();
     let top = cols.iter().map(|&(_, l)| l).max().unwrap_or(1).max(1);
     const ROWS: usize = 10;
-    writeln!(f, "limit over time (max {top}, one column per {} ms):", 250 * step)?;
+    writeln!(
+        f,
+        "limit over time (max {top}, one column per {} ms):",
+        250 * step
+    )?;
     for row in (0..ROWS).rev() {
         let level = (row as f64 + 0.5) * top as f64 / ROWS as f64;
         let label = if row == ROWS - 1 {
@@ -568,7 +578,8 @@ pub fn chart(
         };
         write!(f, "{label}|")?;
         for &(t, l) in &cols {
-            let at_shift = shift.is_some_and(|s| t <= s && s < t + Duration::from_millis(250 * step as u64));
+            let at_shift =
+                shift.is_some_and(|s| t <= s && s < t + Duration::from_millis(250 * step as u64));
             let c = if l as f64 >= level {
                 '#'
             } else if at_shift {
@@ -582,5 +593,10 @@ pub fn chart(
     }
     let secs = timeline.last().map_or(0.0, |&(t, _)| t.as_secs_f64());
     writeln!(f, "     +{}", "-".repeat(cols.len()))?;
-    writeln!(f, "      0 s{:>w$.1} s", secs, w = cols.len().saturating_sub(4))
+    writeln!(
+        f,
+        "      0 s{:>w$.1} s",
+        secs,
+        w = cols.len().saturating_sub(4)
+    )
 }

@@ -117,7 +117,12 @@ fn both(opts: &Options) -> std::io::Result<Report> {
 
     let started = Instant::now();
     let duration = Duration::from_secs_f64(opts.seconds.max(0.1));
-    let watch = Watch::start(running.server.clone(), started, duration, opts.capacity_shift);
+    let watch = Watch::start(
+        running.server.clone(),
+        started,
+        duration,
+        opts.capacity_shift,
+    );
     let sessions = load(running.addr, opts.clients, duration);
     let load_time = started.elapsed();
     let timeline = watch.stop();

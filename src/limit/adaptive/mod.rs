@@ -248,11 +248,17 @@ impl Shared {
             let mut c = self.control.lock().unwrap_or_else(PoisonError::into_inner);
             let limit = c.limit;
             let (new, rtts) = match &mut c.state {
-                State::Gradient(g) => (g.on_sample(limit, self.min_limit as f64, &sample), g.rtts()),
+                State::Gradient(g) => {
+                    (g.on_sample(limit, self.min_limit as f64, &sample), g.rtts())
+                }
                 State::Aimd(a) => (a.on_sample(limit, &sample), a.rtts()),
             };
             let (lo, hi) = (self.min_limit as f64, self.max_limit as f64);
-            c.limit = if new.is_nan() { limit } else { new.clamp(lo, hi) };
+            c.limit = if new.is_nan() {
+                limit
+            } else {
+                new.clamp(lo, hi)
+            };
             c.samples += 1;
             c.failures += u64::from(sample.failed);
             self.no_load_nanos.store(nanos(rtts.0), Ordering::Relaxed);
@@ -279,7 +285,6 @@ impl Shared {
         }
     }
 }
-
 
 /// A [`Limiter`] whose limit follows the service's capacity, measured from
 /// its own permits; see the [module docs](self).
