@@ -130,7 +130,7 @@
 //! - After [`close`](AdaptiveLimiter::close), held permits still return
 //!   and are still sampled.
 //! - Time is read with [`crate::time::now`]: under a
-//!   [`TestClock`](crate::time::TestClock) the RTTs are virtual, so a
+//!   `time::TestClock` (feature `test-util`) the RTTs are virtual, so a
 //!   policy can be tested deterministically.
 //!
 //! # Cancellation safety
