@@ -134,7 +134,11 @@ fn both(opts: &Options) -> std::io::Result<Report> {
             load_time,
         }),
     );
-    report.add_timeline(started, duration / 2, opts.capacity_shift, timeline);
+    // The per-phase section and the chart of the limit: only where the
+    // limit or the capacity moves.
+    if opts.capacity_shift || !matches!(opts.limit, LimitMode::Fixed(_)) {
+        report.add_timeline(started, duration / 2, opts.capacity_shift, timeline);
+    }
     if remove {
         let _ = std::fs::remove_dir_all(&out_dir);
     }
