@@ -7,6 +7,8 @@
 //! The example's modules are compiled into this test directly, so the test
 //! exercises exactly the code `cargo run --example asr_gateway` runs.
 
+#[path = "../examples/asr_gateway/admission.rs"]
+mod admission;
 #[path = "../examples/asr_gateway/cli.rs"]
 mod cli;
 #[path = "../examples/asr_gateway/client.rs"]
@@ -31,7 +33,7 @@ fn short_load(runtime: Runtime) -> report::Report {
         runtime,
         clients: 24,
         seconds: 2.5,
-        limit: 8,
+        limit: admission::LimitMode::Fixed(8),
         ..Options::default()
     };
     run::run(&opts).expect("the gateway runs")
@@ -196,7 +198,7 @@ fn soak_memory_and_fds_stay_flat() {
             },
             clients: [16, 48, 96][(round % 3) as usize],
             seconds: 10.0,
-            limit: [4, 12, 32][(round % 3) as usize],
+            limit: admission::LimitMode::Fixed([4, 12, 32][(round % 3) as usize]),
             ..Options::default()
         };
         let report = run::run(&opts).expect("the gateway runs");
@@ -376,6 +378,7 @@ mod bad_input {
                     behaviour,
                     answer,
                     latency: Duration::from_millis(10),
+                    ended: std::time::Instant::now(),
                 })
                 .collect();
             let client = ClientEnd {

@@ -14,6 +14,8 @@
 //! `cargo build --example` and works under plain `cargo test` on a clean
 //! clone. The child stops by itself (`--seconds`) even if this process dies.
 
+#[path = "../examples/asr_gateway/admission.rs"]
+mod admission;
 #[path = "../examples/asr_gateway/cli.rs"]
 mod cli;
 #[path = "../examples/asr_gateway/client.rs"]

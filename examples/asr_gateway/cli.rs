@@ -1,5 +1,6 @@
 //! The command line of the gateway example.
 
+use crate::admission::LimitMode;
 use crate::run::{self, Mode, Options, Runtime};
 
 const HELP: &str = "\
@@ -13,7 +14,12 @@ OPTIONS:
                         the server's runtime (default smol: one event-loop thread)
   --clients N           concurrent client loops (default 32)
   --seconds S           how long the load runs (default 8)
-  --limit N             sessions the server runs at once (default 16)
+  --limit N|auto[:gradient|aimd]
+                        sessions the server runs at once (default 16), or an adaptive
+                        limit (starts at 16) set from the sessions' measured latency
+  --capacity-shift      half-way through the load, the recogniser's CPU cost doubles;
+                        the report splits goodput and latency per phase and charts
+                        the limit over time
   --serve ADDR          run the server alone on ADDR (e.g. 127.0.0.1:0); the first line
                         printed is `listening on IP:PORT`; runs for --seconds if given,
                         else until interrupted
@@ -46,7 +52,8 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
                     .parse()
                     .map_err(|_| format!("--seconds: `{v}` is not a number"))?
             }
-            "--limit" => opts.limit = number(&value("--limit")?)?,
+            "--limit" => opts.limit = LimitMode::parse(&value("--limit")?)?,
+            "--capacity-shift" => opts.capacity_shift = true,
             "--serve" => opts.mode = Mode::Serve(value("--serve")?),
             "--connect" => opts.mode = Mode::Connect(value("--connect")?),
             "--out" => opts.out_dir = Some(value("--out")?.into()),
@@ -57,7 +64,7 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
             other => return Err(format!("unknown option `{other}`")),
         }
     }
-    if opts.clients == 0 || opts.limit == 0 || !(opts.seconds > 0.0 && opts.seconds <= 3600.0) {
+    if opts.clients == 0 || !(opts.seconds > 0.0 && opts.seconds <= 3600.0) {
         return Err(
             "--clients and --limit must be at least 1, --seconds between 0 and 3600".into(),
         );

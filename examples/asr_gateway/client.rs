@@ -64,6 +64,8 @@ pub struct Session {
     pub behaviour: Behaviour,
     pub answer: Answer,
     pub latency: Duration,
+    /// When the session ended (for per-phase figures).
+    pub ended: Instant,
 }
 
 /// How long any client waits for any answer before giving up.
@@ -80,6 +82,7 @@ pub async fn run(addr: SocketAddr, behaviour: Behaviour, seed: u64) -> Session {
         behaviour,
         answer,
         latency: start.elapsed(),
+        ended: Instant::now(),
     }
 }
 

@@ -17,6 +17,7 @@
 //! | activity monitoring | sessions are tracked by a `Reaper`; silent ones are reaped |
 //! | `shield` | persisting the final transcript survives the client hanging up |
 
+mod admission;
 mod cli;
 mod client;
 mod protocol;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_guard::budget::LagStats;
 use async_guard::shield::DrainReport;
@@ -58,6 +58,27 @@ pub struct Report {
     pub stalls: (u64, Duration),
     pub cures: Vec<String>,
     pub out_dir: Option<std::path::PathBuf>,
+    /// Served sessions: when each ended and its latency (for the phases).
+    pub finals: Vec<(Instant, Duration)>,
+    /// The admission limit, its label and its samples every 250 ms.
+    pub limit_label: String,
+    pub timeline: Vec<(Duration, usize)>,
+    /// Per phase (one without `--capacity-shift`, two with it).
+    pub phases: Vec<Phase>,
+}
+
+/// Goodput and latency over one phase of the load.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: &'static str,
+    pub from: Duration,
+    pub to: Duration,
+    /// Sessions served with their final transcript, per second.
+    pub goodput: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// Mean of the limit samples in the phase's second half.
+    pub settled_limit: f64,
 }
 
 impl Report {
@@ -88,6 +109,10 @@ impl Report {
             stalls: (0, Duration::ZERO),
             cures: Vec::new(),
             out_dir: None,
+            finals: Vec::new(),
+            limit_label: opts.limit.label(),
+            timeline: Vec::new(),
+            phases: Vec::new(),
         };
         if let Some(end) = server {
             report.add_server(end);
@@ -96,6 +121,12 @@ impl Report {
             report.load_time = client.load_time;
             report.answers = tally(&client.sessions);
             report.sessions = client.sessions.len();
+            report.finals = client
+                .sessions
+                .iter()
+                .filter(|s| s.answer == Answer::Final)
+                .map(|s| (s.ended, s.latency))
+                .collect();
             let mut latencies: Vec<Duration> = client
                 .sessions
                 .iter()
@@ -144,16 +175,13 @@ impl Report {
         );
         self.out_dir = Some(server.cfg.out_dir.clone());
 
-        let l = server.limiter.stats();
+        let l = server.limiter.summary();
         let p = server.pool.stats();
         let r = server.reaper.stats();
         let s = async_guard::shield::stats();
         let drain = end.drain;
         self.cures = vec![
-            format!(
-                "limit   : limit {}, acquired {}, shed {}, timed out waiting {}, longest wait {:.1?}",
-                l.limit, l.acquired, l.rejected, l.timed_out, l.longest_wait
-            ),
+            format!("limit   : {l}"),
             format!(
                 "offload : {} threads, {} recognisers built, busiest queue {}, panicked {}",
                 p.threads, p.completed, p.most_waiting, p.panicked
@@ -167,6 +195,79 @@ impl Report {
                 s.shielded, s.completed, drain.completed, drain.still_running
             ),
         ];
+    }
+
+    /// Splits the served sessions into phases at `shift` after `started`
+    /// (one phase without a shift) and keeps the limit's samples.
+    pub fn add_timeline(
+        &mut self,
+        started: Instant,
+        shift: Duration,
+        shifted: bool,
+        timeline: Vec<(Duration, usize)>,
+    ) {
+        let end = self.load_time;
+        let cuts: Vec<(&'static str, Duration, Duration)> = if shifted {
+            vec![
+                ("before shift", Duration::ZERO, shift),
+                ("after shift", shift, end),
+            ]
+        } else {
+            vec![("whole run", Duration::ZERO, end)]
+        };
+        for (name, from, to) in cuts {
+            let mut lat: Vec<Duration> = self
+                .finals
+                .iter()
+                .filter(|(at, _)| {
+                    let t = at.saturating_duration_since(started);
+                    t >= from && (t < to || to == end)
+                })
+                .map(|&(_, l)| l)
+                .collect();
+            lat.sort();
+            let pick = |p: f64| {
+                if lat.is_empty() {
+                    Duration::ZERO
+                } else {
+                    lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1]
+                }
+            };
+            let mid = from + (to - from) / 2;
+            let settled: Vec<f64> = timeline
+                .iter()
+                .filter(|(t, _)| *t >= mid && *t < to)
+                .map(|&(_, l)| l as f64)
+                .collect();
+            self.phases.push(Phase {
+                name,
+                from,
+                to,
+                goodput: lat.len() as f64 / (to - from).as_secs_f64().max(1e-9),
+                p50: pick(0.50),
+                p99: pick(0.99),
+                settled_limit: settled.iter().sum::<f64>() / settled.len().max(1) as f64,
+            });
+        }
+        self.timeline = timeline;
+    }
+
+    /// The first time after `from` from which the limit stays within 25 %
+    /// (or 2 permits) of its settled value until `to` (`None` if it never settles).
+    pub fn convergence(&self, phase: &Phase) -> Option<Duration> {
+        let target = phase.settled_limit;
+        let inside = |l: usize| (l as f64 - target).abs() <= (0.25 * target).max(2.0);
+        let samples: Vec<_> = self
+            .timeline
+            .iter()
+            .filter(|(t, _)| *t >= phase.from && *t < phase.to)
+            .collect();
+        let last_out = samples.iter().rposition(|(_, l)| !inside(*l));
+        match last_out {
+            None => Some(Duration::ZERO),
+            Some(i) if i + 1 < samples.len() => Some(samples[i + 1].0.saturating_sub(phase.from)),
+            Some(_) => None,
+        }
     }
 
     fn percentile(&self, p: f64) -> Duration {
@@ -382,6 +483,47 @@ impl fmt::Display for Report {
             )?;
             histogram(f, &self.latencies)?;
         }
+        if !self.phases.is_empty() && !self.naive {
+            writeln!(f)?;
+            writeln!(f, "admission {}: per phase", self.limit_label)?;
+            for p in &self.phases {
+                let conv = self
+                    .convergence(p)
+                    .map_or("never".to_string(), |d| format!("{:.2}s", d.as_secs_f64()));
+                writeln!(
+                    f,
+                    "  {:<13} {:>5.1}s..{:>5.1}s  goodput {:>6.1}/s  p50 {:>6.0?}  p99 {:>6.0?}  limit settled at {:.1} (within 25 %/2 after {conv})",
+                    p.name,
+                    p.from.as_secs_f64(),
+                    p.to.as_secs_f64(),
+                    p.goodput,
+                    p.p50,
+                    p.p99,
+                    p.settled_limit
+                )?;
+            }
+            // One line per phase that scripts can parse.
+            for (i, p) in self.phases.iter().enumerate() {
+                writeln!(
+                    f,
+                    "PHASE {i} label={} goodput={:.2} p99_ms={:.1} p50_ms={:.1} limit={:.1} converge_s={}",
+                    self.limit_label.replace(' ', "_"),
+                    p.goodput,
+                    p.p99.as_secs_f64() * 1e3,
+                    p.p50.as_secs_f64() * 1e3,
+                    p.settled_limit,
+                    self.convergence(p).map_or(-1.0, |d| d.as_secs_f64())
+                )?;
+            }
+            let series: Vec<String> = self.timeline.iter().map(|(_, l)| l.to_string()).collect();
+            writeln!(
+                f,
+                "LIMITS {} {}",
+                self.limit_label.replace(' ', "_"),
+                series.join(",")
+            )?;
+            chart(f, &self.timeline, self.phases.get(1).map(|p| p.from))?;
+        }
         if self.has_server && !self.naive {
             writeln!(f)?;
             for line in &self.cures {
@@ -401,4 +543,60 @@ impl fmt::Display for Report {
             writeln!(f, "verdict       {}", v.join("; "))
         }
     }
+}
+
+/// The limit over time as an ASCII chart: one column per sample (every
+/// 250 ms, squeezed to at most 80 columns), 10 rows, `|` marking the shift.
+pub fn chart(
+    f: &mut impl fmt::Write,
+    timeline: &[(Duration, usize)],
+    shift: Option<Duration>,
+) -> fmt::Result {
+    if timeline.is_empty() {
+        return Ok(());
+    }
+    let step = timeline.len().div_ceil(80);
+    let cols: Vec<(Duration, usize)> = timeline
+        .chunks(step)
+        .map(|c| (c[0].0, c.iter().map(|&(_, l)| l).max().unwrap_or(0)))
+        .collect();
+    let top = cols.iter().map(|&(_, l)| l).max().unwrap_or(1).max(1);
+    const ROWS: usize = 10;
+    writeln!(
+        f,
+        "limit over time (max {top}, one column per {} ms):",
+        250 * step
+    )?;
+    for row in (0..ROWS).rev() {
+        let level = (row as f64 + 0.5) * top as f64 / ROWS as f64;
+        let label = if row == ROWS - 1 {
+            format!("{top:>4} ")
+        } else if row == 0 {
+            format!("{:>4} ", 0)
+        } else {
+            "     ".to_string()
+        };
+        write!(f, "{label}|")?;
+        for &(t, l) in &cols {
+            let at_shift =
+                shift.is_some_and(|s| t <= s && s < t + Duration::from_millis(250 * step as u64));
+            let c = if l as f64 >= level {
+                '#'
+            } else if at_shift {
+                '|'
+            } else {
+                ' '
+            };
+            write!(f, "{c}")?;
+        }
+        writeln!(f)?;
+    }
+    let secs = timeline.last().map_or(0.0, |&(t, _)| t.as_secs_f64());
+    writeln!(f, "     +{}", "-".repeat(cols.len()))?;
+    writeln!(
+        f,
+        "      0 s{:>w$.1} s",
+        secs,
+        w = cols.len().saturating_sub(4)
+    )
 }

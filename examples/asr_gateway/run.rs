@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use async_guard::budget::{LagProbe, LagStats};
 use async_io::{Async, Timer};
 
+use crate::admission::LimitMode;
 use crate::client::{self, Answer, Behaviour};
 use crate::recognizer;
 use crate::report::{ClientEnd, Report, ServerEnd};
@@ -39,7 +41,9 @@ pub struct Options {
     pub seconds: f64,
     /// `--serve` without `--seconds`: run until the process is interrupted.
     pub forever: bool,
-    pub limit: usize,
+    pub limit: LimitMode,
+    /// Double the recogniser's CPU cost half-way through the load.
+    pub capacity_shift: bool,
     pub mode: Mode,
     /// Where transcripts go (`--out`); a fresh temporary directory if unset.
     pub out_dir: Option<PathBuf>,
@@ -53,7 +57,8 @@ impl Default for Options {
             clients: 32,
             seconds: 8.0,
             forever: false,
-            limit: 16,
+            limit: LimitMode::Fixed(16),
+            capacity_shift: false,
             mode: Mode::Both,
             out_dir: None,
         }
@@ -64,8 +69,11 @@ impl Default for Options {
 pub fn config(opts: &Options, out_dir: PathBuf) -> Config {
     Config {
         naive: opts.naive,
-        limit: opts.limit.max(1),
-        max_waiting: opts.limit.max(1),
+        limit: opts.limit,
+        max_waiting: match opts.limit {
+            LimitMode::Fixed(n) => n.max(1),
+            _ => 8,
+        },
         admission_wait: Duration::from_millis(300),
         max_handshaking: 512,
         handshake_timeout: Duration::from_millis(500),
@@ -108,20 +116,29 @@ fn both(opts: &Options) -> std::io::Result<Report> {
     let running = Running::start(opts, listener, out_dir.clone())?;
 
     let started = Instant::now();
-    let sessions = load(
-        running.addr,
-        opts.clients,
-        Duration::from_secs_f64(opts.seconds.max(0.1)),
+    let duration = Duration::from_secs_f64(opts.seconds.max(0.1));
+    let watch = Watch::start(
+        running.server.clone(),
+        started,
+        duration,
+        opts.capacity_shift,
     );
+    let sessions = load(running.addr, opts.clients, duration);
     let load_time = started.elapsed();
+    let timeline = watch.stop();
 
-    let report = running.stop(
+    let mut report = running.stop(
         opts,
         Some(ClientEnd {
             sessions,
             load_time,
         }),
     );
+    // The per-phase section and the chart of the limit: only where the
+    // limit or the capacity moves.
+    if opts.capacity_shift || !matches!(opts.limit, LimitMode::Fixed(_)) {
+        report.add_timeline(started, duration / 2, opts.capacity_shift, timeline);
+    }
     if remove {
         let _ = std::fs::remove_dir_all(&out_dir);
     }
@@ -174,6 +191,44 @@ fn connect(opts: &Options, addr: &str) -> std::io::Result<Report> {
             load_time,
         }),
     ))
+}
+
+/// Samples the server's limit every 250 ms and, with `--capacity-shift`,
+/// doubles the recogniser's cost half-way through the load.
+struct Watch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Duration, usize)>>,
+}
+
+impl Watch {
+    fn start(server: Arc<Server>, started: Instant, duration: Duration, shift: bool) -> Watch {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            let mut shifted = false;
+            let mut next = started;
+            while !flag.load(Relaxed) {
+                let now = Instant::now();
+                if shift && !shifted && now >= started + duration / 2 {
+                    server.cost.store(2, Relaxed);
+                    shifted = true;
+                }
+                if now >= next {
+                    samples.push((now - started, server.limiter.limit()));
+                    next += Duration::from_millis(250);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            samples
+        });
+        Watch { stop, thread }
+    }
+
+    fn stop(self) -> Vec<(Duration, usize)> {
+        self.stop.store(true, Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
 }
 
 /// A server running on its own thread.

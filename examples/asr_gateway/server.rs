@@ -5,12 +5,11 @@ use std::future::Future;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use async_guard::FutureExt as _;
 use async_guard::budget::Budget;
-use async_guard::limit::Limiter;
 use async_guard::offload::CpuPool;
 use async_guard::reaper::{Activity, Reaper};
 use async_guard::shield::ShieldSet;
@@ -18,6 +17,7 @@ use async_guard::time::timeout;
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, FutureExt as _};
 
+use crate::admission::{Admission, LimitMode};
 use crate::protocol::{Frame, Kind, ReadError, read_frame, write_frame};
 use crate::recognizer::Recognizer;
 
@@ -25,8 +25,8 @@ use crate::recognizer::Recognizer;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub naive: bool,
-    /// Sessions running at once (the limiter).
-    pub limit: usize,
+    /// Sessions running at once: a fixed limit or an adaptive policy.
+    pub limit: LimitMode,
     /// Clients allowed to wait for a slot; more are shed at once.
     pub max_waiting: usize,
     /// How long an admitted-to-the-queue client may wait for a slot.
@@ -108,8 +108,11 @@ impl Counters {
 pub struct Server {
     pub cfg: Config,
     pub counters: Counters,
-    pub limiter: Limiter,
+    pub limiter: Admission,
     pub pool: CpuPool,
+    /// Multiplies the recogniser's CPU cost (build and decode); `--capacity-shift`
+    /// doubles it half-way through the run.
+    pub cost: AtomicU32,
     pub reaper: Reaper,
     /// Every connection's task, tracked so that shutdown can wait for them
     /// (`close` + `drain`) instead of polling a counter.
@@ -123,10 +126,8 @@ pub struct Server {
 impl Server {
     pub fn new(cfg: Config) -> Server {
         Server {
-            limiter: Limiter::builder()
-                .limit(cfg.limit)
-                .max_waiting(cfg.max_waiting)
-                .build(),
+            limiter: Admission::new(cfg.limit, cfg.max_waiting, cfg.session_deadline),
+            cost: AtomicU32::new(1),
             pool: CpuPool::builder().name("asr").build(),
             reaper: Reaper::builder(cfg.idle_ttl)
                 .tick(Duration::from_millis(50))
@@ -290,7 +291,7 @@ async fn serve(server: Arc<Server>, conn: &Conn) {
     // Admission: at most `limit` sessions; a few may wait briefly; the rest
     // are told BUSY at once instead of piling up (limit cure). Only a client
     // that completed its handshake gets this far.
-    let _permit = if server.cfg.naive {
+    let mut permit = if server.cfg.naive {
         None
     } else {
         match server
@@ -316,31 +317,52 @@ async fn serve(server: Arc<Server>, conn: &Conn) {
     c.enter();
     let id = server.next_session.fetch_add(1, Relaxed);
     let name: Arc<[u8]> = name.into();
+    // The longest the session waited for one frame of its client (µs): a
+    // client that pauses makes the session long for reasons that have
+    // nothing to do with the server's load.
+    let slowest_read = Arc::new(AtomicU64::new(0));
 
     let outcome = if server.cfg.naive {
-        Some(session(&server, &conn, id, &name, None).await)
+        Some(session(&server, &conn, id, &name, None, &slowest_read).await)
     } else {
         // The whole session has a deadline (time cure) and is reaped if the
         // client goes silent (reaper cure); either drops the session future.
         // The reaper's label is the server's id, not the client's string.
         let tracked = server.reaper.track(format!("session-{id}"), |activity| {
             let (server, conn, name) = (server.clone(), conn.clone(), name.clone());
-            async move { session(&server, &conn, id, &name, Some(activity)).await }
+            let slowest_read = slowest_read.clone();
+            async move { session(&server, &conn, id, &name, Some(activity), &slowest_read).await }
         });
         match timeout(server.cfg.session_deadline, tracked).await {
             Ok(Ok(outcome)) => Some(outcome),
             Ok(Err(reaped)) => {
                 c.reaped.fetch_add(1, Relaxed);
+                if let Some(p) = permit.as_mut() {
+                    p.ignore(); // the client went silent
+                }
                 send(&conn, Kind::Timeout, format!("idle: {reaped}")).await;
                 None
             }
             Err(elapsed) => {
                 c.timed_out.fetch_add(1, Relaxed);
+                if let Some(p) = permit.as_mut() {
+                    p.failed();
+                }
                 send(&conn, Kind::Timeout, format!("session deadline: {elapsed}")).await;
                 None
             }
         }
     };
+    // What the adaptive limit learns from this session: served or out of
+    // time counts; a session shaped by its client (a pause of 200 ms or
+    // more between frames, a hang-up, garbage, silence) is no sample.
+    if let Some(p) = permit.as_mut() {
+        let client_paused = slowest_read.load(Relaxed) >= 200_000;
+        if client_paused || !matches!(outcome, Some(Outcome::Served) | None) {
+            p.ignore();
+        }
+    }
+    drop(permit);
     c.active.fetch_sub(1, Relaxed);
     if let Some(outcome) = outcome {
         finish(&server, &conn, outcome).await;
@@ -421,9 +443,12 @@ async fn session(
     id: u64,
     name: &[u8],
     activity: Option<Activity>,
+    slowest_read: &AtomicU64,
 ) -> Outcome {
     let cfg = &server.cfg;
-    let work = cfg.recognizer_work;
+    let cost = server.cost.load(Relaxed).max(1);
+    let work = cfg.recognizer_work * cost;
+    let decode_rounds = cfg.decode_rounds * cost;
     let pulse = cfg.idle_ttl / 4;
     // Building the recogniser is CPU-heavy: off the event loop (offload cure).
     let recognizer = if cfg.naive {
@@ -440,7 +465,11 @@ async fn session(
     let mut budget = Budget::default(); // yields every 500 µs of work
     let mut words = Vec::new();
     loop {
-        let frame = match read(server, conn).await {
+        let asked = std::time::Instant::now();
+        let frame = read(server, conn).await;
+        let waited = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX);
+        slowest_read.fetch_max(waited, Relaxed);
+        let frame = match frame {
             Ok(frame) => frame,
             Err(outcome) => return outcome,
         };
@@ -453,7 +482,7 @@ async fn session(
                 // so other sessions keep moving (budget cure).
                 let mut state = words.len() as u64;
                 for &sample in &frame.payload {
-                    state = recognizer.step(state, sample, cfg.decode_rounds);
+                    state = recognizer.step(state, sample, decode_rounds);
                     if !cfg.naive {
                         budget.tick().await;
                     }

@@ -44,7 +44,7 @@ pub enum AcquireError {
     TooMany {
         /// Permits asked for.
         requested: usize,
-        /// The maximum, [`Limiter::MAX_PERMITS`](super::Limiter::MAX_PERMITS).
+        /// The maximum: [`Limiter::MAX_PERMITS`](super::Limiter::MAX_PERMITS), or an adaptive limiter's `max_limit`.
         limit: usize,
     },
     /// Only from the `try_` methods: the permits are not free right now

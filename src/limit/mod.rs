@@ -123,6 +123,7 @@
 //! shedding, no statistics, no safe shrink, and needs tokio. Go's weighted
 //! semaphore has FIFO and weights but no close. None bounds a `gather`.
 
+pub mod adaptive;
 mod error;
 pub mod futures;
 mod gather;
@@ -132,6 +133,7 @@ mod queue;
 mod running;
 mod stream;
 
+pub use adaptive::{AdaptiveLimiter, AdaptivePermit};
 pub use error::AcquireError;
 pub use futures::{Acquire, AcquireTimeout, Run};
 pub use gather::{Gather, TryGather, gather, try_gather};

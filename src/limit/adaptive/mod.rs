@@ -1,0 +1,941 @@
+//! Adaptive concurrency limits: a [`Limiter`] whose limit is set, as TCP
+//! sets its congestion window, from what its own permits measure.
+//!
+//! A fixed limit is wrong twice: too low wastes capacity, too high lets a
+//! queue build inside the service until everything times out, and the
+//! right value moves whenever the work or the machine changes. An
+//! [`AdaptiveLimiter`] owns a [`Limiter`] (so FIFO fairness, weights,
+//! [`max_waiting`](AdaptiveLimiterBuilder::max_waiting) shedding,
+//! [`close`](AdaptiveLimiter::close) and
+//! [`acquire_timeout`](AdaptiveLimiter::acquire_timeout) are the fixed
+//! limiter's, unchanged) and a *policy*. Each [`AdaptivePermit`] records
+//! when it was granted; when it is released the policy gets a sample (the
+//! round-trip time from grant to release, whether the work failed, how
+//! many permits were in use at the grant) and returns a new limit, which
+//! is applied with [`Limiter::set_limit`] (growing serves waiters at once,
+//! shrinking never revokes a held permit).
+//!
+//! ```
+//! use async_guard::limit::adaptive::{AdaptiveLimiter, Gradient};
+//! # futures_lite::future::block_on(async {
+//! let limiter = AdaptiveLimiter::builder()
+//!     .policy(Gradient::new())
+//!     .initial_limit(8)
+//!     .min_limit(2)
+//!     .max_limit(256)
+//!     .max_waiting(64)
+//!     .build();
+//! let mut permit = limiter.acquire().await?;
+//! let ok = true; // ... call the service ...
+//! if !ok {
+//!     permit.failed(); // a loss: AIMD backs off, Gradient shrinks
+//! }
+//! drop(permit); // the sample is taken here
+//! assert_eq!(limiter.stats().samples, 1);
+//! # Ok::<(), async_guard::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # The policies
+//!
+//! - [`Gradient`] (latency-based), after Netflix's `Gradient2Limit`
+//!   (<https://github.com/Netflix/concurrency-limits>) and Envoy's adaptive
+//!   concurrency filter (<https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/adaptive_concurrency_filter>):
+//!   once per round-trip, while the round's mean RTT is within `tolerance`
+//!   of the no-load RTT the limit grows by a small queue allowance, beyond
+//!   it the limit shrinks in proportion (`tolerance * min_rtt / rtt`, at
+//!   most halving), smoothed. The no-load RTT is measured, as Envoy does,
+//!   by briefly dropping the limit to `min_limit` every `probe_interval`.
+//!   It reacts to queueing *before* anything fails.
+//! - [`Aimd`] (loss-based), after TCP Reno's congestion avoidance
+//!   (Jacobson 1988, RFC 5681) and Netflix's `AIMDLimit`: `+increase` per
+//!   round of successes, `*backoff` on a loss (a permit marked
+//!   [`failed`](AdaptivePermit::failed), a panic, a cancelled
+//!   [`run`](AdaptiveLimiter::run), or an RTT above a threshold), at most
+//!   once per round.
+//!
+//! Related designs, not implemented here: TCP Vegas (Brakmo and Peterson
+//! 1995) estimates the queue as `limit * (1 - min_rtt / rtt)` and keeps it
+//! between two thresholds; it is very sensitive to the minimum RTT being
+//! right, which a service whose latency also varies with the request mix
+//! rarely gives, and Gradient covers the same latency signal with a
+//! smoothed estimate. Envoy's adaptive concurrency filter (a gradient
+//! controller, whose minimum-RTT probe `Gradient` borrows) and brpc's auto
+//! concurrency limiter (<https://github.com/apache/brpc>, `docs/en/auto_concurrency_limiter.md`:
+//! `max_qps * ((2 + alpha) * min_latency - avg_latency)`, also with a
+//! periodic re-measurement of the minimum latency) both accept the probes'
+//! throughput cost because a no-load latency cannot be observed under load.
+//! Netflix's Gradient2 instead keeps a long-term average of the RTT, which
+//! creeps upwards under sustained overload (it was the first version of
+//! this module, and on the test service it grew the limit without bound).
+//!
+//! # Picking one, and the parameters
+//!
+//! Start with [`Gradient`] when overload shows as latency (a CPU-bound or
+//! queueing service: the usual case): `tolerance` is how much latency
+//! inflation you accept for throughput (1.5 to 2), `queue_allowance` how
+//! hard it probes upwards, `smoothing` how fast it moves. Use [`Aimd`] when
+//! overload shows as failures (timeouts, `503`s, shed requests
+//! downstream), or when latency is too noisy to carry a signal; give it an
+//! [`rtt_threshold`](Aimd::rtt_threshold) at your latency objective so a
+//! slow success counts as a loss. Always set `min_limit` and `max_limit`
+//! to what the service can sanely run.
+//!
+//! # Failure modes
+//!
+//! - *Latency-insensitive overload*: if overload does not raise the RTT the
+//!   permit measures (the work is queued elsewhere after the permit is
+//!   released, or the service fails fast), Gradient sees nothing and keeps
+//!   growing to `max_limit`; only losses can stop it (mark them with
+//!   [`failed`](AdaptivePermit::failed), or use AIMD).
+//! - *Bimodal workloads*: when requests of very different cost share one
+//!   limiter, the short-term RTT follows the mix rather than the load: a
+//!   burst of slow requests looks like congestion and shrinks the limit, a
+//!   burst of fast ones looks like headroom. Use one limiter per class, or
+//!   [`ignore`](AdaptivePermit::ignore) the samples of the odd class.
+//! - *A lasting slowdown of the work itself* (a heavier request mix, a
+//!   slower machine) looks like congestion to Gradient until the next
+//!   probe re-measures the no-load RTT: meanwhile the limit is held too
+//!   low (at about `queue_allowance / (1 - gradient)`). A shorter
+//!   `probe_interval` shortens that, at the probes' cost.
+//! - *Probes cost throughput*: about two round-trips at `min_limit` every
+//!   `probe_interval`; with long requests, lengthen the interval.
+//! - *Idle periods*: samples taken while less than half of the limit was
+//!   in use do not move the limit (no information about its size), so a
+//!   lightly loaded limiter neither grows without bound nor collapses.
+//! - AIMD never converges to a point: it saw-tooths between `backoff *
+//!   capacity` and the capacity, as TCP does.
+//!
+//! # Cost
+//!
+//! On top of the fixed limiter: one clock reading at the grant and one at
+//! the release, a short mutex section around the policy's arithmetic per
+//! release (taken with `try_lock` for a success: when two releases race,
+//! one sample is skipped rather than one release waiting, see
+//! [`AdaptiveStats::skipped`]), and a [`Limiter::set_limit`] only when the
+//! rounded limit changes. `benches/adaptive.rs` measures it against the
+//! fixed limiter; the two clock readings alone cost about as much as the
+//! fixed limiter's whole acquire + release on the machine it ran on.
+//!
+//! # Edge cases
+//!
+//! - `min_limit` is at least 1; `max_limit` below `min_limit` is raised to
+//!   it; the initial limit is clamped into `[min_limit, max_limit]`.
+//! - A weighted request heavier than the *current* limit fails with
+//!   [`AcquireError::TooMany`], as with a fixed limiter, and so does a
+//!   queued one when the limit shrinks below its weight: keep weights at
+//!   or below `min_limit`.
+//! - An empty permit (`acquire_many(0)`) is not sampled; nor is a permit
+//!   marked [`ignore`](AdaptivePermit::ignore).
+//! - After [`close`](AdaptiveLimiter::close), held permits still return
+//!   and are still sampled.
+//! - Time is read with [`crate::time::now`]: under a
+//!   `time::TestClock` (feature `test-util`) the RTTs are virtual, so a
+//!   policy can be tested deterministically.
+//!
+//! # Cancellation safety
+//!
+//! [`AdaptiveAcquire`] wraps the fixed limiter's [`Acquire`]: dropping it at
+//! any point loses nothing (see [`Limiter`]'s cancellation safety). A
+//! permit is sampled exactly once, when dropped; dropping the future of
+//! [`run`](AdaptiveLimiter::run) before it finished counts as a loss. The
+//! policy's lock is never held while waking a waiter or running user code:
+//! the new limit is applied after it is released.
+
+mod aimd;
+mod gradient;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, TryLockError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+pub use aimd::Aimd;
+pub use gradient::Gradient;
+
+use super::{Acquire, AcquireError, Limiter, LimiterStats, Permit};
+use crate::rt::clock;
+use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Which algorithm drives an [`AdaptiveLimiter`]; built from [`Gradient`]
+/// or [`Aimd`] with `into()`.
+///
+/// # Examples
+///
+/// ```
+/// use async_guard::limit::adaptive::{Aimd, Policy};
+/// let p: Policy = Aimd::new().into();
+/// assert!(matches!(p, Policy::Aimd(_)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Latency-based, see [`Gradient`].
+    Gradient(Gradient),
+    /// Loss-based, see [`Aimd`].
+    Aimd(Aimd),
+}
+
+impl From<Gradient> for Policy {
+    fn from(g: Gradient) -> Self {
+        Policy::Gradient(g)
+    }
+}
+
+impl From<Aimd> for Policy {
+    fn from(a: Aimd) -> Self {
+        Policy::Aimd(a)
+    }
+}
+
+/// One observation handed to a policy.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sample {
+    rtt: Duration,
+    failed: bool,
+    in_flight: usize,
+    granted: Instant,
+    released: Instant,
+}
+
+enum State {
+    Gradient(gradient::GradientState),
+    Aimd(aimd::AimdState),
+}
+
+struct Control {
+    state: State,
+    /// The unrounded limit.
+    limit: f64,
+    samples: u64,
+    failures: u64,
+}
+
+struct Shared {
+    limiter: Limiter,
+    control: Mutex<Control>,
+    min_limit: usize,
+    max_limit: usize,
+    /// The limit the policy wants (rounded); applied after the lock is gone.
+    target: AtomicUsize,
+    /// Permits (by weight) held right now from this limiter.
+    in_flight: AtomicUsize,
+    /// (no-load RTT, recent RTT) in nanoseconds, `u64::MAX` for none yet.
+    no_load_nanos: AtomicU64,
+    recent_nanos: AtomicU64,
+    /// Success samples skipped because the policy was busy.
+    skipped: AtomicU64,
+}
+
+fn nanos(secs: Option<f64>) -> u64 {
+    match secs {
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            let n = s * 1e9;
+            if n >= u64::MAX as f64 {
+                u64::MAX - 1
+            } else {
+                n as u64
+            }
+        }
+        _ => u64::MAX,
+    }
+}
+
+fn from_nanos(n: u64) -> Option<Duration> {
+    (n != u64::MAX).then(|| Duration::from_nanos(n))
+}
+
+impl Shared {
+    fn record(&self, sample: Sample) {
+        let target = {
+            // A success never waits for the policy's lock: if another
+            // release is updating the policy right now, this sample is
+            // skipped (counted), so releases do not queue on each other.
+            // Losses always get through.
+            let mut c = if sample.failed {
+                self.control.lock().unwrap_or_else(PoisonError::into_inner)
+            } else {
+                match self.control.try_lock() {
+                    Ok(c) => c,
+                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(TryLockError::WouldBlock) => {
+                        self.skipped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            };
+            let limit = c.limit;
+            let (new, rtts) = match &mut c.state {
+                State::Gradient(g) => {
+                    (g.on_sample(limit, self.min_limit as f64, &sample), g.rtts())
+                }
+                State::Aimd(a) => (a.on_sample(limit, &sample), a.rtts()),
+            };
+            let (lo, hi) = (self.min_limit as f64, self.max_limit as f64);
+            c.limit = if new.is_nan() {
+                limit
+            } else {
+                new.clamp(lo, hi)
+            };
+            c.samples += 1;
+            c.failures += u64::from(sample.failed);
+            // Written only when they change: these lines are shared.
+            for (cell, value) in [(&self.no_load_nanos, rtts.0), (&self.recent_nanos, rtts.1)] {
+                let value = nanos(value);
+                if cell.load(Ordering::Relaxed) != value {
+                    cell.store(value, Ordering::Relaxed);
+                }
+            }
+            let target = (c.limit.round() as usize).clamp(self.min_limit, self.max_limit);
+            // Under the lock, so only this release changes `target` now.
+            (self.target.load(Ordering::SeqCst) != target).then(|| {
+                self.target.store(target, Ordering::SeqCst);
+                target
+            })
+        };
+        let Some(target) = target else { return };
+        // The policy's lock is released: now wake whoever the new limit
+        // lets in. Re-check afterwards, so that of two releases racing, the
+        // last limit the policy chose is the one that stays applied.
+        self.apply(target);
+    }
+
+    fn apply(&self, mut target: usize) {
+        loop {
+            self.limiter.set_limit(target);
+            let now = self.target.load(Ordering::SeqCst);
+            if now == target {
+                return;
+            }
+            target = now;
+        }
+    }
+}
+
+/// A [`Limiter`] whose limit follows the service's capacity, measured from
+/// its own permits; see the [module docs](self).
+///
+/// Cloning is cheap and every clone is the same limiter.
+///
+/// # Examples
+///
+/// ```
+/// use async_guard::limit::adaptive::AdaptiveLimiter;
+/// # futures_lite::future::block_on(async {
+/// let limiter = AdaptiveLimiter::new(); // Gradient, initial limit 20
+/// let answer = limiter.run(async { 6 * 7 }).await?;
+/// assert_eq!(answer, 42);
+/// # Ok::<(), async_guard::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct AdaptiveLimiter {
+    shared: Arc<Shared>,
+}
+
+/// Configures an [`AdaptiveLimiter`]; from [`AdaptiveLimiter::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use async_guard::limit::adaptive::{Aimd, AdaptiveLimiter};
+/// let l = AdaptiveLimiter::builder()
+///     .policy(Aimd::new())
+///     .initial_limit(4)
+///     .min_limit(1)
+///     .max_limit(64)
+///     .build();
+/// assert_eq!(l.stats().limit, 4);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a builder does nothing until `build()`"]
+pub struct AdaptiveLimiterBuilder {
+    policy: Policy,
+    initial: usize,
+    min: usize,
+    max: usize,
+    max_waiting: usize,
+}
+
+impl AdaptiveLimiterBuilder {
+    /// The algorithm (default [`Gradient::new()`]).
+    ///
+    /// ```
+    /// use async_guard::limit::adaptive::{Aimd, AdaptiveLimiter};
+    /// let l = AdaptiveLimiter::builder().policy(Aimd::new().backoff(0.5)).build();
+    /// # let _ = l;
+    /// ```
+    pub fn policy(mut self, policy: impl Into<Policy>) -> Self {
+        self.policy = policy.into();
+        self
+    }
+
+    /// The limit before any sample (default 20), clamped into
+    /// `[min_limit, max_limit]`.
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(5).build();
+    /// assert_eq!(l.stats().limit, 5);
+    /// ```
+    pub fn initial_limit(mut self, limit: usize) -> Self {
+        self.initial = limit;
+        self
+    }
+
+    /// The policy never sets the limit below this (default 1; 0 counts as 1).
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder()
+    ///     .min_limit(8).initial_limit(2).build();
+    /// assert_eq!(l.stats().limit, 8);
+    /// ```
+    pub fn min_limit(mut self, limit: usize) -> Self {
+        self.min = limit.max(1);
+        self
+    }
+
+    /// The policy never sets the limit above this (default 1000; raised to
+    /// `min_limit` if lower).
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder()
+    ///     .max_limit(3).build();
+    /// assert_eq!(l.stats().limit, 3);
+    /// ```
+    pub fn max_limit(mut self, limit: usize) -> Self {
+        self.max = limit;
+        self
+    }
+
+    /// Load shedding, as [`LimiterBuilder::max_waiting`](super::LimiterBuilder::max_waiting):
+    /// when `max_waiting` callers already wait, the next one gets
+    /// [`AcquireError::Overloaded`] at once. Default: unbounded.
+    ///
+    /// ```
+    /// use async_guard::limit::adaptive::AdaptiveLimiter;
+    /// # futures_lite::future::block_on(async {
+    /// let l = AdaptiveLimiter::builder().initial_limit(1).max_limit(1).max_waiting(0).build();
+    /// let _held = l.acquire().await.unwrap();
+    /// assert!(l.acquire().await.unwrap_err().is_overloaded());
+    /// # });
+    /// ```
+    pub fn max_waiting(mut self, max_waiting: usize) -> Self {
+        self.max_waiting = max_waiting;
+        self
+    }
+
+    /// Builds the limiter.
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().build();
+    /// assert_eq!(l.stats().limit, 20);
+    /// ```
+    pub fn build(self) -> AdaptiveLimiter {
+        let min = self.min.max(1);
+        let max = self.max.max(min);
+        let initial = self.initial.clamp(min, max);
+        let state = match self.policy {
+            Policy::Gradient(g) => State::Gradient(gradient::GradientState::new(g)),
+            Policy::Aimd(a) => State::Aimd(aimd::AimdState::new(a)),
+        };
+        AdaptiveLimiter {
+            shared: Arc::new(Shared {
+                limiter: Limiter::builder()
+                    .limit(initial)
+                    .max_waiting(self.max_waiting)
+                    .build(),
+                control: Mutex::new(Control {
+                    state,
+                    limit: initial as f64,
+                    samples: 0,
+                    failures: 0,
+                }),
+                min_limit: min,
+                max_limit: max,
+                target: AtomicUsize::new(initial),
+                in_flight: AtomicUsize::new(0),
+                no_load_nanos: AtomicU64::new(u64::MAX),
+                recent_nanos: AtomicU64::new(u64::MAX),
+                skipped: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Default for AdaptiveLimiter {
+    fn default() -> Self {
+        AdaptiveLimiter::new()
+    }
+}
+
+impl AdaptiveLimiter {
+    /// A gradient-driven limiter with the builder's defaults (initial limit
+    /// 20, bounds 1..=1000, unbounded queue).
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// assert_eq!(l.stats().limit, 20);
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Starts configuring a limiter (policy, bounds, `max_waiting`).
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().max_limit(50).build();
+    /// # let _ = l;
+    /// ```
+    pub fn builder() -> AdaptiveLimiterBuilder {
+        AdaptiveLimiterBuilder {
+            policy: Policy::Gradient(Gradient::new()),
+            initial: 20,
+            min: 1,
+            max: 1000,
+            max_waiting: usize::MAX,
+        }
+    }
+
+    /// Waits for one permit (FIFO, as [`Limiter::acquire`]).
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// let p = l.acquire().await.unwrap();
+    /// assert_eq!(p.weight(), 1);
+    /// # });
+    /// ```
+    pub fn acquire(&self) -> AdaptiveAcquire {
+        self.acquire_many(1)
+    }
+
+    /// Waits for `weight` permits (FIFO, as [`Limiter::acquire_many`]): a
+    /// weight above the current limit waits for the policy to raise it; a
+    /// weight above `max_limit`, which can never be granted, fails at once
+    /// with [`AcquireError::TooMany`].
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(4).build();
+    /// assert_eq!(l.acquire_many(3).await.unwrap().weight(), 3);
+    /// # });
+    /// ```
+    pub fn acquire_many(&self, weight: usize) -> AdaptiveAcquire {
+        let too_many = (weight > self.shared.max_limit).then_some(AcquireError::TooMany {
+            requested: weight,
+            limit: self.shared.max_limit,
+        });
+        AdaptiveAcquire {
+            shared: Some(self.shared.clone()),
+            inner: self.shared.limiter.acquire_many(weight),
+            too_many,
+        }
+    }
+
+    /// Takes one permit if it is free now and nobody queues ahead; see
+    /// [`Limiter::try_acquire`].
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(1).build();
+    /// let p = l.try_acquire().unwrap();
+    /// assert!(l.try_acquire().is_err());
+    /// # drop(p);
+    /// ```
+    pub fn try_acquire(&self) -> Result<AdaptivePermit, AcquireError> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `weight` permits if free now; see [`Limiter::try_acquire_many`].
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(4).build();
+    /// assert_eq!(l.try_acquire_many(2).unwrap().weight(), 2);
+    /// ```
+    pub fn try_acquire_many(&self, weight: usize) -> Result<AdaptivePermit, AcquireError> {
+        let permit = self.shared.limiter.try_acquire_many(weight)?;
+        Ok(AdaptivePermit::new(self.shared.clone(), permit))
+    }
+
+    /// Waits at most `duration` for one permit; see
+    /// [`Limiter::acquire_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(1).max_limit(1).build();
+    /// let held = l.acquire().await.unwrap();
+    /// let err = l.acquire_timeout(Duration::from_millis(5)).await.unwrap_err();
+    /// assert!(err.is_elapsed());
+    /// # drop(held);
+    /// # });
+    /// ```
+    pub fn acquire_timeout(
+        &self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<AdaptivePermit, AcquireError>> + Send + use<> {
+        self.acquire_many_timeout(1, duration)
+    }
+
+    /// Waits at most `duration` for `weight` permits; see
+    /// [`Limiter::acquire_many_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(4).build();
+    /// let p = l.acquire_many_timeout(2, Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(p.weight(), 2);
+    /// # });
+    /// ```
+    pub fn acquire_many_timeout(
+        &self,
+        weight: usize,
+        duration: Duration,
+    ) -> impl Future<Output = Result<AdaptivePermit, AcquireError>> + Send + use<> {
+        let shared = self.shared.clone();
+        let acquire = self.shared.limiter.acquire_many_timeout(weight, duration);
+        async move { Ok(AdaptivePermit::new(shared, acquire.await?)) }
+    }
+
+    /// Acquires a permit, runs `future`, releases the permit with a sample:
+    /// a success if `future` finished, a loss if it was dropped first
+    /// (cancelled, timed out by an enclosing timeout) or panicked.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// assert_eq!(l.run(async { 1 + 1 }).await.unwrap(), 2);
+    /// assert_eq!(l.stats().samples, 1);
+    /// assert_eq!(l.stats().failures, 0);
+    /// # });
+    /// ```
+    pub fn run<F: Future>(
+        &self,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, AcquireError>> + use<F> {
+        let acquire = self.acquire();
+        async move {
+            let mut permit = acquire.await?;
+            permit.failed = true; // until `future` finishes
+            let out = future.await;
+            permit.failed = false;
+            Ok(out)
+        }
+    }
+
+    /// Closes the limiter; see [`Limiter::close`].
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// assert!(l.close());
+    /// assert!(l.acquire().await.unwrap_err().is_closed());
+    /// # });
+    /// ```
+    pub fn close(&self) -> bool {
+        self.shared.limiter.close()
+    }
+
+    /// `true` once [`close`](AdaptiveLimiter::close) was called.
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// l.close();
+    /// assert!(l.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.limiter.is_closed()
+    }
+
+    /// Permits free right now.
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(3).build();
+    /// let _p = l.try_acquire().unwrap();
+    /// assert_eq!(l.available(), 2);
+    /// ```
+    pub fn available(&self) -> usize {
+        self.shared.limiter.available()
+    }
+
+    /// A snapshot: the fixed limiter's counters plus the policy's state.
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(7).build();
+    /// let s = l.stats();
+    /// assert_eq!((s.limit, s.limiter.limit, s.samples), (7, 7, 0));
+    /// assert_eq!(s.no_load_rtt, None);
+    /// ```
+    pub fn stats(&self) -> AdaptiveStats {
+        let limiter = self.shared.limiter.stats();
+        let (raw, samples, failures) = {
+            let c = self
+                .shared
+                .control
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (c.limit, c.samples, c.failures)
+        };
+        AdaptiveStats {
+            limiter,
+            limit: limiter.limit,
+            estimated_limit: raw,
+            min_limit: self.shared.min_limit,
+            max_limit: self.shared.max_limit,
+            no_load_rtt: from_nanos(self.shared.no_load_nanos.load(Ordering::Relaxed)),
+            recent_rtt: from_nanos(self.shared.recent_nanos.load(Ordering::Relaxed)),
+            samples,
+            failures,
+            skipped: self.shared.skipped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl fmt::Debug for AdaptiveLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AdaptiveLimiter")
+            .field(&self.stats())
+            .finish()
+    }
+}
+
+/// A snapshot of an [`AdaptiveLimiter`]; from [`AdaptiveLimiter::stats`].
+///
+/// ```
+/// let s = async_guard::limit::adaptive::AdaptiveLimiter::new().stats();
+/// assert_eq!(s.limit, 20);
+/// assert_eq!(s.recent_rtt, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct AdaptiveStats {
+    /// The underlying fixed limiter's counters (in use, waiting, shed, ...).
+    pub limiter: LimiterStats,
+    /// The limit applied right now (same as `limiter.limit`).
+    pub limit: usize,
+    /// The policy's unrounded limit.
+    pub estimated_limit: f64,
+    /// The lower bound.
+    pub min_limit: usize,
+    /// The upper bound.
+    pub max_limit: usize,
+    /// The estimated no-load round-trip time: Gradient's last probe,
+    /// AIMD's lowest RTT seen. `None` before the first sample.
+    pub no_load_rtt: Option<Duration>,
+    /// The recent round-trip time (Gradient: the last round's mean; AIMD: a
+    /// moving average over about 10 samples).
+    pub recent_rtt: Option<Duration>,
+    /// Samples fed to the policy so far.
+    pub samples: u64,
+    /// Of those, losses (failed, panicked, cancelled `run`).
+    pub failures: u64,
+    /// Successes not fed to the policy because another release was
+    /// updating it at that instant (the release path never waits for the
+    /// policy's lock; losses are never skipped).
+    pub skipped: u64,
+}
+
+/// The future of [`AdaptiveLimiter::acquire`] and
+/// [`acquire_many`](AdaptiveLimiter::acquire_many): the fixed limiter's
+/// [`Acquire`], plus the grant time. Dropping it is always safe.
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(1).build();
+/// let held = l.acquire().await.unwrap();
+/// drop(l.acquire()); // never polled: nothing to undo
+/// # drop(held);
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct AdaptiveAcquire {
+    shared: Option<Arc<Shared>>,
+    inner: Acquire,
+    /// A weight above `max_limit` can never be granted: it fails at once.
+    too_many: Option<AcquireError>,
+}
+
+impl Future for AdaptiveAcquire {
+    type Output = Result<AdaptivePermit, AcquireError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.shared.is_none() {
+            return Poll::Pending; // polled after completion
+        }
+        if let Some(e) = this.too_many.take() {
+            this.shared = None;
+            return Poll::Ready(Err(e));
+        }
+        let out = match Pin::new(&mut this.inner).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        let shared = this.shared.take();
+        Poll::Ready(match (out, shared) {
+            (Ok(permit), Some(shared)) => Ok(AdaptivePermit::new(shared, permit)),
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Err(AcquireError::NoneFree), // unreachable: checked above
+        })
+    }
+}
+
+impl fmt::Debug for AdaptiveAcquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AdaptiveAcquire").field(&self.inner).finish()
+    }
+}
+
+/// Permits from an [`AdaptiveLimiter`]: a [`Permit`] that feeds the policy
+/// one sample when dropped (the time since the grant, and the outcome).
+///
+/// Success by default; [`failed`](AdaptivePermit::failed) marks a loss,
+/// [`ignore`](AdaptivePermit::ignore) skips the sample. Dropped while its
+/// thread panics, it counts as a loss.
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+/// let mut p = l.acquire().await.unwrap();
+/// p.failed();
+/// drop(p);
+/// assert_eq!(l.stats().failures, 1);
+/// # });
+/// ```
+#[must_use = "the permits are released as soon as the permit is dropped"]
+pub struct AdaptivePermit {
+    shared: Arc<Shared>,
+    permit: Option<Permit>,
+    granted: Instant,
+    in_flight: usize,
+    failed: bool,
+    ignored: bool,
+}
+
+impl AdaptivePermit {
+    fn new(shared: Arc<Shared>, permit: Permit) -> Self {
+        let weight = permit.weight();
+        let in_flight = shared.in_flight.fetch_add(weight, Ordering::Relaxed) + weight;
+        AdaptivePermit {
+            granted: clock::now(),
+            in_flight,
+            permit: Some(permit),
+            shared,
+            failed: false,
+            ignored: weight == 0,
+        }
+    }
+
+    /// How many permits this holds.
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// assert_eq!(l.try_acquire_many(2).unwrap().weight(), 2);
+    /// ```
+    pub fn weight(&self) -> usize {
+        self.permit.as_ref().map_or(0, Permit::weight)
+    }
+
+    /// Marks the work as failed from overload (timed out, rejected, shed
+    /// downstream): the sample is a loss. Do not mark failures that load
+    /// does not cause (a bad request), or the limit shrinks for nothing.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// let mut p = l.acquire().await.unwrap();
+    /// p.failed();
+    /// assert!(p.is_failed());
+    /// # });
+    /// ```
+    pub fn failed(&mut self) {
+        self.failed = true;
+    }
+
+    /// Undoes [`failed`](AdaptivePermit::failed): the sample is a success.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// let mut p = l.acquire().await.unwrap();
+    /// p.failed();
+    /// p.succeeded();
+    /// assert!(!p.is_failed());
+    /// # });
+    /// ```
+    pub fn succeeded(&mut self) {
+        self.failed = false;
+    }
+
+    /// Whether the permit is marked as failed.
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// assert!(!l.try_acquire().unwrap().is_failed());
+    /// ```
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Takes no sample at release (e.g. a request answered from a cache,
+    /// whose RTT says nothing about the service's load).
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// let mut p = l.acquire().await.unwrap();
+    /// p.ignore();
+    /// drop(p);
+    /// assert_eq!(l.stats().samples, 0);
+    /// # });
+    /// ```
+    pub fn ignore(&mut self) {
+        self.ignored = true;
+    }
+
+    /// When the permits were granted (on the crate's clock,
+    /// [`time::now`](crate::time::now)).
+    ///
+    /// ```
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
+    /// let p = l.try_acquire().unwrap();
+    /// assert!(p.granted_at() <= async_guard::time::now());
+    /// ```
+    pub fn granted_at(&self) -> Instant {
+        self.granted
+    }
+}
+
+impl Drop for AdaptivePermit {
+    fn drop(&mut self) {
+        // Learn from the sample first, so that a limit that shrinks on it
+        // applies before these permits go to the next waiter; then return
+        // them. Neither step holds a lock of ours while waking anyone.
+        if !self.ignored {
+            let released = clock::now();
+            self.shared.record(Sample {
+                rtt: released.saturating_duration_since(self.granted),
+                failed: self.failed || std::thread::panicking(),
+                in_flight: self.in_flight,
+                granted: self.granted,
+                released,
+            });
+        }
+        let weight = self.weight();
+        drop(self.permit.take());
+        self.shared.in_flight.fetch_sub(weight, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for AdaptivePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptivePermit")
+            .field("weight", &self.weight())
+            .field("failed", &self.failed)
+            .field("ignored", &self.ignored)
+            .finish()
+    }
+}
