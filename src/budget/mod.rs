@@ -63,8 +63,8 @@
 //! # Cost
 //!
 //! A tick is a decrement and a branch; what a count budget really costs is
-//! one yield spread over `n` ticks, so for bodies of ~10 ns pick `n` of
-//! 1 000 or more, or a time slice. A time-sliced budget reads the clock only
+//! one yield spread over `n` ticks, so for tiny bodies pick `n` of 1 000
+//! or more, or a time slice. A time-sliced budget reads the clock only
 //! every `k` ticks, `k` adapted to keep about a dozen reads per slice (see
 //! [`Budget`]). [`DetectStalls`] costs two clock readings per poll; a
 //! [`LagProbe`] one timer registration and one short lock per beat.

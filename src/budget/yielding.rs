@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 /// woke itself at the back of its run queue, so everything that was ready
 /// runs first. Nothing here depends on a particular executor or reactor.
 ///
-/// A yield costs a full trip through the scheduler (on `async_executor`,
-/// about 120 ns measured, far more than the body of a typical hot loop),
-/// so yielding on *every* iteration of a tight loop can double its run time.
+/// A yield costs a full trip through the scheduler (far more than the body
+/// of a typical hot loop; `BENCHMARKS.md` has the figure), so yielding on
+/// *every* iteration of a tight loop can multiply its run time.
 /// Prefer a [`Budget`], which yields only every `n` ticks or once a time
 /// slice is spent; use `yield_now` where one yield at a known point is what
 /// you want (for example between two phases of a long job).
@@ -137,8 +137,8 @@ impl Budget {
     /// A budget that yields every `n` ticks (`0` counts as `1`).
     ///
     /// Size `n` to the loop body: each yield costs a trip through the
-    /// scheduler (~120 ns on `async_executor`), spread over `n` ticks. With a
-    /// body of ~10 ns, `n = 128` costs 3 to 7 % and `n = 1024` about 2 %; for
+    /// scheduler, spread over `n` ticks, so a tiny body wants a large `n`
+    /// (`BENCHMARKS.md` measures `n = 1024` on a ~10 ns body); for
     /// bodies of unknown or varying cost a [`time_slice`](Budget::time_slice)
     /// is the safer choice (it bounds the time between yields, whatever the
     /// body costs).
