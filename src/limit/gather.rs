@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use super::running::{Progress, Running};
 
 /// Runs the futures with at most `limit` in flight at once and returns
-/// their outputs **in input order**, like futures-util's `buffered` with
-/// the order kept (asyncio's `Semaphore(3)` around `asyncio.gather`, in one
-/// call).
+/// their outputs **in input order**, as futures-util's
+/// `stream::iter(futs).buffered(limit).collect()` does (asyncio's
+/// `Semaphore(3)` around `asyncio.gather`, in one call).
 ///
 /// The futures run concurrently inside the task that awaits the `Gather`
 /// (nothing is spawned, so they need not be `Send` or `'static`, and it
