@@ -124,10 +124,14 @@ where
             Stage::Done(result) => Poll::Ready(result),
             other => {
                 slot.stage = other;
-                match &mut slot.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    w => *w = Some(cx.waker().clone()),
-                }
+                let replaced = match &mut slot.waker {
+                    Some(w) if w.will_wake(cx.waker()) => None,
+                    w => w.replace(cx.waker().clone()),
+                };
+                // The old waker is dropped after the lock: its drop may
+                // re-enter the crate.
+                drop(slot);
+                drop(replaced);
                 Poll::Pending
             }
         }

@@ -99,10 +99,14 @@ impl Entry {
     /// Makes sure `waker` is woken when the entry is reaped or closed.
     pub(crate) fn register(&self, waker: &Waker) {
         let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
-        match &mut *slot {
-            Some(w) => w.clone_from(waker),
-            None => *slot = Some(waker.clone()),
-        }
+        let replaced = match &mut *slot {
+            Some(w) if w.will_wake(waker) => None,
+            w => w.replace(waker.clone()),
+        };
+        // The old waker is dropped after the lock: its drop may re-enter
+        // the crate (release a permit, drop a tracked task).
+        drop(slot);
+        drop(replaced);
     }
 
     pub(crate) fn wake(&self) {
