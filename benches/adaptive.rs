@@ -12,24 +12,16 @@
 //!   shown too, for information: its limit moves, so its throughput
 //!   measures the policy's choice as well as its cost.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use async_executor::Executor;
 use async_guard::limit::Limiter;
 use async_guard::limit::adaptive::{AdaptiveLimiter, Aimd, Gradient, Policy};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures_lite::future::{self, yield_now};
 
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("expected an uncontended acquire"),
-    }
-}
+// The contended workload and its executor are `benches/limit.rs`'s.
+#[path = "support/limit.rs"]
+mod workloads;
+use workloads::{PERMITS, TASKS, contended_rounds, now};
 
 fn pinned(policy: impl Into<Policy>, limit: usize) -> AdaptiveLimiter {
     AdaptiveLimiter::builder()
@@ -67,45 +59,17 @@ fn uncontended(c: &mut Criterion) {
     g.finish();
 }
 
-const TASKS: usize = 1000;
+/// Acquisitions per task in one criterion iteration (fewer than
+/// `benches/limit.rs`'s 500, to keep an iteration short).
 const ROUNDS: usize = 10;
-const PERMITS: usize = 8;
-
-fn executor() -> &'static Executor<'static> {
-    static EX: std::sync::OnceLock<&'static Executor<'static>> = std::sync::OnceLock::new();
-    EX.get_or_init(|| {
-        let ex: &'static Executor<'static> = Box::leak(Box::new(Executor::new()));
-        for _ in 0..2 {
-            std::thread::spawn(move || future::block_on(ex.run(future::pending::<()>())));
-        }
-        ex
-    })
-}
 
 fn contended_run<A, Fut, P>(acquire: A)
 where
     A: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = P> + Send,
+    Fut: std::future::Future<Output = P> + Send,
     P: Send,
 {
-    let ex = executor();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|_| {
-            let acquire = acquire.clone();
-            ex.spawn(async move {
-                for _ in 0..ROUNDS {
-                    let permit = acquire().await;
-                    yield_now().await;
-                    drop(permit);
-                }
-            })
-        })
-        .collect();
-    future::block_on(async {
-        for t in tasks {
-            t.await;
-        }
-    })
+    contended_rounds(acquire, ROUNDS, 0, false);
 }
 
 fn contended(c: &mut Criterion) {

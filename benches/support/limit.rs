@@ -65,13 +65,29 @@ where
     Fut: Future<Output = P> + Send,
     P: Send,
 {
+    contended_rounds(acquire, ROUNDS, spins, timed)
+}
+
+/// [`contended_run`] with `rounds` acquisitions per task instead of
+/// [`ROUNDS`] (a shorter iteration, for criterion groups).
+pub fn contended_rounds<A, Fut, P>(
+    acquire: A,
+    rounds: usize,
+    spins: u32,
+    timed: bool,
+) -> Vec<Duration>
+where
+    A: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = P> + Send,
+    P: Send,
+{
     let ex = executor();
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
             let acquire = acquire.clone();
             ex.spawn(async move {
                 let mut waits = Vec::new();
-                for _ in 0..ROUNDS {
+                for _ in 0..rounds {
                     let start = timed.then(Instant::now);
                     let permit = acquire().await;
                     if let Some(start) = start {
