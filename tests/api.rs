@@ -4,6 +4,8 @@
 //! `Debug`, the crate-wide `Error` prints each message once in a chain, and
 //! regressions found in the pre-release review.
 
+mod support;
+
 use std::error::Error as StdError;
 use std::fmt::Debug;
 use std::future::Ready;
@@ -102,7 +104,7 @@ fn report(err: &dyn StdError) -> String {
 fn the_crate_error_prints_each_message_once_in_a_report() {
     let errors: Vec<Error> = vec![
         closed_error().into(),
-        overloaded_error().into(),
+        support::shed_by_a_full_pool().into(),
         reaped_error().into(),
         expired_error().into(),
     ];
@@ -216,23 +218,6 @@ fn closed_error() -> Closed {
     let (_activity, idle) = reaper.watch("w");
     reaper.close();
     futures_lite::future::block_on(idle).unwrap_err()
-}
-
-/// A real `Overloaded`: a pool with its one thread busy and no queue.
-fn overloaded_error() -> Overloaded {
-    let pool = offload::CpuPool::builder()
-        .threads(1)
-        .max_waiting(0)
-        .build();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let busy = pool.try_run(move || rx.recv().ok()).unwrap();
-    while pool.stats().running == 0 {
-        std::thread::yield_now();
-    }
-    let shed = pool.try_run(|| ()).unwrap_err();
-    tx.send(()).unwrap();
-    futures_lite::future::block_on(busy);
-    shed
 }
 
 /// A real `Reaped`, in virtual time.

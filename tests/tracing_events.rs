@@ -3,6 +3,8 @@
 //! `cargo test --features tracing --test tracing_events` (CI does).
 #![cfg(feature = "tracing")]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,19 +74,7 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
             slow.detect_stalls(Duration::from_millis(1), |_, _| {})
                 .await;
         });
-        let pool = async_guard::CpuPool::builder()
-            .threads(1)
-            .max_waiting(0)
-            .build();
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let busy = pool.try_run(move || rx.recv().ok()).unwrap();
-        // Wait until the one thread has taken the job, then the next is shed.
-        while pool.stats().running == 0 {
-            std::thread::yield_now();
-        }
-        assert!(pool.try_run(|| ()).is_err());
-        tx.send(()).unwrap();
-        futures_lite::future::block_on(busy);
+        support::shed_by_a_full_pool();
 
         let limiter = async_guard::Limiter::builder()
             .limit(1)

@@ -86,3 +86,22 @@ pub fn threads_named(prefix: &str) -> usize {
         .filter(|comm| comm.starts_with(prefix))
         .count()
 }
+
+/// A real `Overloaded` (its constructor is crate-private): a CPU pool with
+/// its one thread busy and no queue sheds the next job.
+pub fn shed_by_a_full_pool() -> async_guard::Overloaded {
+    let pool = async_guard::CpuPool::builder()
+        .threads(1)
+        .max_waiting(0)
+        .build();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let busy = pool.try_run(move || rx.recv().ok()).unwrap();
+    // Wait until the one thread has taken the job, then the next is shed.
+    while pool.stats().running == 0 {
+        std::thread::yield_now();
+    }
+    let shed = pool.try_run(|| ()).unwrap_err();
+    tx.send(()).unwrap();
+    futures_lite::future::block_on(busy);
+    shed
+}
