@@ -403,6 +403,32 @@ mod time {
         assert_eq!(clock.now(), start + MS, "timer stopped working");
     }
 
+    /// `time::Sleep` (the crate's own sleep): dropped at any poll it leaves
+    /// no timer behind; polled to the end it ends exactly on its deadline.
+    #[test]
+    fn sleep_on_the_crates_timer() {
+        let report = Torture::new("time::Sleep").run(
+            || {
+                let (flag, dropped) = DropFlag::new();
+                let clock = virtual_clock();
+                let t0 = clock.now();
+                let fut = clock.enter(async move {
+                    let _flag = flag;
+                    sleep(2 * MS).await;
+                    sleep(3 * MS).await;
+                });
+                ((dropped, clock, t0), fut)
+            },
+            |(dropped, clock, t0), outcome| {
+                if let Outcome::Completed(_, ()) = outcome {
+                    assert_eq!(clock.now(), *t0 + 5 * MS);
+                }
+                after_round(dropped, clock);
+            },
+        );
+        assert!(report.polls_to_complete >= 3, "{report:?}");
+    }
+
     #[test]
     fn timeout_that_succeeds() {
         let report = Torture::new("time::Timeout (ok)").run(
