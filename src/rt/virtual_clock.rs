@@ -219,9 +219,15 @@ impl Virtual {
     /// a wake-up is in flight (`waking`), what it wakes may not be counted
     /// yet: the jump is left to the `advance_to` running that wake-up.
     fn poll_ended(&self) {
+        self.lock().running -= 1;
+        self.jump_if_idle();
+    }
+
+    /// In auto mode, jumps to the next deadline if nothing driven is
+    /// running or scheduled.
+    fn jump_if_idle(&self) {
         let next = {
             let mut st = self.lock();
-            st.running -= 1;
             if !(st.auto && st.running == 0 && st.scheduled == 0) {
                 return;
             }
@@ -239,6 +245,16 @@ impl Virtual {
 
     fn woken(&self) {
         self.lock().scheduled += 1;
+    }
+
+    /// A scheduled future left without being polled (dropped after it
+    /// completed): in auto mode, jumps if that leaves nothing to run.
+    fn unscheduled(&self) {
+        {
+            let mut st = self.lock();
+            st.scheduled = st.scheduled.saturating_sub(1);
+        }
+        self.jump_if_idle();
     }
 }
 
@@ -262,6 +278,10 @@ pub(crate) fn enter<R>(clock: &Arc<Virtual>, f: impl FnOnce() -> R) -> R {
 struct Tracked {
     clock: Arc<Virtual>,
     scheduled: AtomicBool,
+    /// Set (under the clock's lock) once its future is gone: a wake after
+    /// that (a stale registration firing) must not count as scheduled, or
+    /// auto-advance would wait for a poll that never comes.
+    gone: AtomicBool,
     inner: Mutex<Waker>,
 }
 
@@ -271,8 +291,12 @@ impl Wake for Tracked {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.scheduled.swap(true, Ordering::AcqRel) {
-            self.clock.woken();
+        {
+            // Decided under the clock's lock, against `gone`.
+            let mut st = self.clock.lock();
+            if !self.gone.load(Ordering::Acquire) && !self.scheduled.swap(true, Ordering::AcqRel) {
+                st.scheduled += 1;
+            }
         }
         let waker = self
             .inner
@@ -313,19 +337,26 @@ pin_project_lite::pin_project! {
 
     impl<F> PinnedDrop for Driven<F> {
         fn drop(this: Pin<&mut Self>) {
-            // A future dropped while woken is no longer scheduled.
+            // A future dropped while woken is no longer scheduled, and a
+            // later wake of its waker no longer counts.
             let this = this.project();
-            let was_scheduled = *this.fresh
-                || this
-                    .waker
-                    .take()
-                    .is_some_and(|t| t.scheduled.swap(false, Ordering::AcqRel));
             let clock = &**this.clock;
+            let tracked = this.waker.take();
+            let was_scheduled = {
+                let _st = clock.lock();
+                let woken = tracked.as_ref().is_some_and(|t| {
+                    t.gone.store(true, Ordering::Release);
+                    t.scheduled.swap(false, Ordering::AcqRel)
+                });
+                *this.fresh || woken
+            };
+            // The waker (and the executor's waker inside it) is dropped
+            // after the clock's lock.
+            drop(tracked);
             if this.future.as_ref().get_ref().is_none() {
                 // Completed: dropped in its last poll already.
                 if was_scheduled {
-                    let mut st = clock.lock();
-                    st.scheduled = st.scheduled.saturating_sub(1);
+                    clock.unscheduled();
                 }
                 return;
             }
@@ -371,6 +402,7 @@ impl<F: Future> Future for Driven<F> {
                 let t = Arc::new(Tracked {
                     clock: this.clock.clone(),
                     scheduled: AtomicBool::new(false),
+                    gone: AtomicBool::new(false),
                     inner: Mutex::new(cx.waker().clone()),
                 });
                 *this.waker = Some(t.clone());
