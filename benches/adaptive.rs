@@ -57,6 +57,10 @@ fn uncontended(c: &mut Criterion) {
         b.iter(|| drop(now(aimd.acquire()).unwrap()))
     });
     g.finish();
+    println!(
+        "uncontended gradient limiter after the runs: {:?}",
+        gradient.stats()
+    );
 }
 
 /// Acquisitions per task in one criterion iteration (fewer than

@@ -97,6 +97,7 @@ pin_project_lite::pin_project! {
     pub struct Run<F> {
         acquire: Option<Acquire>,
         permit: Option<Permit>,
+        done: bool,
         #[pin]
         future: F,
     }
@@ -107,6 +108,7 @@ impl<F> Run<F> {
         Run {
             acquire: Some(acquire),
             permit: None,
+            done: false,
             future,
         }
     }
@@ -117,11 +119,15 @@ impl<F: Future> Future for Run<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if *this.done {
+            return Poll::Pending; // polled after completion
+        }
         if let Some(acquire) = this.acquire {
             match Pin::new(acquire).poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
                     *this.acquire = None;
+                    *this.done = true;
                     return Poll::Ready(Err(e));
                 }
                 Poll::Ready(Ok(permit)) => {
@@ -131,6 +137,7 @@ impl<F: Future> Future for Run<F> {
             }
         }
         let out = std::task::ready!(this.future.poll(cx));
+        *this.done = true;
         this.permit.take(); // released as soon as the work ends
         Poll::Ready(Ok(out))
     }

@@ -24,6 +24,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::AcquireError;
+use super::adaptive::Shared as Adaptive;
 use super::futures::{AcquireTimeout, Run};
 use super::permit::Permit;
 use super::queue::{Outcome, Queue};
@@ -76,6 +77,10 @@ pub(super) struct Inner {
     /// Kept outside the lock: waits are timed by the waiters themselves,
     /// so no clock is read while the lock is held.
     longest_wait_nanos: AtomicU64,
+    /// The policy of an [`AdaptiveLimiter`](super::AdaptiveLimiter), which
+    /// its permits reach through their `Arc<Inner>`: kept here so that an
+    /// adaptive permit holds one reference count, as a fixed one does.
+    pub(super) adaptive: Option<Arc<Adaptive>>,
 }
 
 /// The books, under the mutex. With `free` the permits in the word:
@@ -170,6 +175,20 @@ impl Inner {
     /// Counts an acquire that timed out (see `AcquireTimeout`).
     pub(super) fn note_timed_out(&self) {
         self.lock().timed_out += 1;
+    }
+
+    /// See [`Limiter::set_limit`].
+    pub(super) fn set_limit(&self, limit: usize) {
+        let limit = limit.min(Limiter::MAX_PERMITS);
+        self.locked(|state| state.resize(limit));
+    }
+
+    /// The free permits a newcomer could take, read from the atomic word
+    /// alone (no lock): `None` while anybody queues or a shrink is being
+    /// absorbed (every permit is spoken for), or once closed.
+    pub(super) fn free_now(&self) -> Option<usize> {
+        let word = self.word.load(Ordering::Relaxed);
+        (word & (SLOW | CLOSED) == 0).then_some(word >> SHIFT)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -303,10 +322,16 @@ impl Inner {
         if word & CLOSED != 0 {
             return Err(AcquireError::Closed(Closed::new()));
         }
-        if weight > Limiter::MAX_PERMITS {
+        // The largest limit this limiter can ever have: a heavier request
+        // can never be granted and fails at once.
+        let ceiling = self
+            .adaptive
+            .as_ref()
+            .map_or(Limiter::MAX_PERMITS, |a| a.max_limit);
+        if weight > ceiling {
             return Err(AcquireError::TooMany {
                 requested: weight,
-                limit: Limiter::MAX_PERMITS,
+                limit: ceiling,
             });
         }
         if weight == 0 {
@@ -409,6 +434,11 @@ impl LimiterBuilder {
     /// assert_eq!(l.stats().limit, 1);
     /// ```
     pub fn build(self) -> Limiter {
+        self.build_with(None)
+    }
+
+    /// Builds the limiter, with an adaptive policy's state if any.
+    pub(super) fn build_with(self, adaptive: Option<Arc<Adaptive>>) -> Limiter {
         let limit = self.limit.min(Limiter::MAX_PERMITS);
         Limiter {
             inner: Arc::new(Inner {
@@ -426,6 +456,7 @@ impl LimiterBuilder {
                 }),
                 max_waiting: self.max_waiting,
                 longest_wait_nanos: AtomicU64::new(0),
+                adaptive,
             }),
         }
     }
@@ -666,8 +697,7 @@ impl Limiter {
     /// # });
     /// ```
     pub fn set_limit(&self, limit: usize) {
-        let limit = limit.min(Self::MAX_PERMITS);
-        self.inner.locked(|state| state.resize(limit));
+        self.inner.set_limit(limit);
     }
 
     /// Raises the limit by `n` (saturating at [`Limiter::MAX_PERMITS`]),
@@ -859,18 +889,42 @@ pub struct Acquire {
     queued_at: Option<Instant>,
 }
 
+impl Acquire {
+    /// The lock-free grant alone: `Some` if granted now, and then this
+    /// future is complete; `None` leaves it untouched, to be polled.
+    #[inline]
+    fn try_now(&mut self) -> Option<Permit> {
+        let inner = self.inner.as_ref()?;
+        if self.waiting.is_some() || self.weight == 0 || !inner.try_fast(self.weight) {
+            return None;
+        }
+        let inner = self.inner.take()?;
+        Some(Permit::new(inner, self.weight))
+    }
+}
+
 impl Future for Acquire {
     type Output = Result<Permit, AcquireError>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
+        // The lock-free grant inline in the caller, the rest out of line.
+        match self.try_now() {
+            Some(permit) => Poll::Ready(Ok(permit)),
+            None => self.poll_slow(cx),
+        }
+    }
+}
+
+impl Acquire {
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<Permit, AcquireError>> {
+        let this = self;
         let Some(inner) = this.inner.as_ref() else {
             // Polled after completion: stays pending rather than panicking.
             return Poll::Pending;
         };
         let outcome = match &this.waiting {
-            // The lock-free path inline, the rest out of line.
-            None if this.weight != 0 && inner.try_fast(this.weight) => Ok(()),
             None => match inner.admit(this.weight, Some(cx.waker()), &mut this.waiting) {
                 Ok(true) => Ok(()),
                 Ok(false) => {

@@ -36,6 +36,11 @@ impl Permit {
         Permit { inner, weight }
     }
 
+    /// The limiter these permits belong to.
+    pub(super) fn limiter(&self) -> &Inner {
+        &self.inner
+    }
+
     /// How many permits this holds.
     ///
     /// ```

@@ -108,14 +108,20 @@
 //!
 //! # Cost
 //!
-//! On top of the fixed limiter: one clock reading at the grant and one at
-//! the release, a short mutex section around the policy's arithmetic per
-//! release (taken with `try_lock` for a success: when two releases race,
-//! one sample is skipped rather than one release waiting, see
-//! [`AdaptiveStats::skipped`]), and a [`Limiter::set_limit`] only when the
-//! rounded limit changes. `benches/adaptive.rs` measures it against the
-//! fixed limiter; the two clock readings alone cost about as much as the
-//! fixed limiter's whole acquire + release on the machine it ran on.
+//! An adaptive permit is a fixed [`Permit`](super::Permit) (one reference
+//! count, no extra atomic write) plus a random draw at its grant that picks
+//! it for *sampling* or not. A sampled permit reads the clock at the grant
+//! and at the release and runs the policy (a short mutex section, taken
+//! with `try_lock` for a success: when two releases race, one sample is
+//! skipped rather than one release waiting, see
+//! [`AdaptiveStats::skipped`]); a [`Limiter::set_limit`] follows only when
+//! the rounded limit changes. That costs several times a whole uncontended
+//! acquire and release, so at high rates only a random subset is sampled:
+//! about one sample per
+//! [`sample_interval`](AdaptiveLimiterBuilder::sample_interval) (50 µs), i.e.
+//! every permit below 20,000 permits a second, at least one in 64 above.
+//! `benches/adaptive.rs` measures the whole against the fixed limiter it
+//! wraps (BENCHMARKS.md).
 //!
 //! # Edge cases
 //!
@@ -127,6 +133,10 @@
 //!   or below `min_limit`.
 //! - An empty permit (`acquire_many(0)`) is not sampled; nor is a permit
 //!   marked [`ignore`](AdaptivePermit::ignore).
+//! - At high rates the policy sees a random subset of the permits, losses
+//!   included: a loss on a permit that was not sampled is not counted
+//!   (losses under overload come in numbers, and the subset is uniform).
+//!   `sample_interval(Duration::ZERO)` samples every permit.
 //! - After [`close`](AdaptiveLimiter::close), held permits still return
 //!   and are still sampled.
 //! - Time is read with [`crate::time::now`]: under a
@@ -135,30 +145,35 @@
 //!
 //! # Cancellation safety
 //!
-//! [`AdaptiveAcquire`] wraps the fixed limiter's [`Acquire`]: dropping it at
-//! any point loses nothing (see [`Limiter`]'s cancellation safety). A
-//! permit is sampled exactly once, when dropped; dropping the future of
-//! [`run`](AdaptiveLimiter::run) before it finished counts as a loss. The
+//! [`AdaptiveAcquire`] and [`AdaptiveAcquireTimeout`] wrap the fixed
+//! limiter's [`Acquire`](super::Acquire) and
+//! [`AcquireTimeout`](super::AcquireTimeout): dropping them at any point
+//! loses nothing (see [`Limiter`]'s cancellation safety). A sampled permit
+//! feeds the policy exactly once, when dropped; dropping an
+//! [`AdaptiveRun`] before its future finished counts as a loss. The
 //! policy's lock is never held while waking a waiter or running user code:
 //! the new limit is applied after it is released.
 
 mod aimd;
+mod control;
+mod futures;
 mod gradient;
+mod permit;
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, PoisonError, TryLockError};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use aimd::Aimd;
+pub use futures::{AdaptiveAcquire, AdaptiveAcquireTimeout, AdaptiveRun};
 pub use gradient::Gradient;
+pub use permit::AdaptivePermit;
 
-use super::{Acquire, AcquireError, Limiter, LimiterStats, Permit};
-use crate::rt::clock;
-use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use control::Sample;
+pub(super) use control::Shared;
+
+use super::{AcquireError, Limiter, LimiterStats};
 
 /// Which algorithm drives an [`AdaptiveLimiter`]; built from [`Gradient`]
 /// or [`Aimd`] with `into()`.
@@ -191,130 +206,6 @@ impl From<Aimd> for Policy {
     }
 }
 
-/// One observation handed to a policy.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Sample {
-    rtt: Duration,
-    failed: bool,
-    in_flight: usize,
-    granted: Instant,
-    released: Instant,
-}
-
-enum State {
-    Gradient(gradient::GradientState),
-    Aimd(aimd::AimdState),
-}
-
-struct Control {
-    state: State,
-    /// The unrounded limit.
-    limit: f64,
-    samples: u64,
-    failures: u64,
-}
-
-struct Shared {
-    limiter: Limiter,
-    control: Mutex<Control>,
-    min_limit: usize,
-    max_limit: usize,
-    /// The limit the policy wants (rounded); applied after the lock is gone.
-    target: AtomicUsize,
-    /// Permits (by weight) held right now from this limiter.
-    in_flight: AtomicUsize,
-    /// (no-load RTT, recent RTT) in nanoseconds, `u64::MAX` for none yet.
-    no_load_nanos: AtomicU64,
-    recent_nanos: AtomicU64,
-    /// Success samples skipped because the policy was busy.
-    skipped: AtomicU64,
-}
-
-fn nanos(secs: Option<f64>) -> u64 {
-    match secs {
-        Some(s) if s.is_finite() && s >= 0.0 => {
-            let n = s * 1e9;
-            if n >= u64::MAX as f64 {
-                u64::MAX - 1
-            } else {
-                n as u64
-            }
-        }
-        _ => u64::MAX,
-    }
-}
-
-fn from_nanos(n: u64) -> Option<Duration> {
-    (n != u64::MAX).then(|| Duration::from_nanos(n))
-}
-
-impl Shared {
-    fn record(&self, sample: Sample) {
-        let target = {
-            // A success never waits for the policy's lock: if another
-            // release is updating the policy right now, this sample is
-            // skipped (counted), so releases do not queue on each other.
-            // Losses always get through.
-            let mut c = if sample.failed {
-                self.control.lock().unwrap_or_else(PoisonError::into_inner)
-            } else {
-                match self.control.try_lock() {
-                    Ok(c) => c,
-                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                    Err(TryLockError::WouldBlock) => {
-                        self.skipped.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                }
-            };
-            let limit = c.limit;
-            let (new, rtts) = match &mut c.state {
-                State::Gradient(g) => {
-                    (g.on_sample(limit, self.min_limit as f64, &sample), g.rtts())
-                }
-                State::Aimd(a) => (a.on_sample(limit, &sample), a.rtts()),
-            };
-            let (lo, hi) = (self.min_limit as f64, self.max_limit as f64);
-            c.limit = if new.is_nan() {
-                limit
-            } else {
-                new.clamp(lo, hi)
-            };
-            c.samples += 1;
-            c.failures += u64::from(sample.failed);
-            // Written only when they change: these lines are shared.
-            for (cell, value) in [(&self.no_load_nanos, rtts.0), (&self.recent_nanos, rtts.1)] {
-                let value = nanos(value);
-                if cell.load(Ordering::Relaxed) != value {
-                    cell.store(value, Ordering::Relaxed);
-                }
-            }
-            let target = (c.limit.round() as usize).clamp(self.min_limit, self.max_limit);
-            // Under the lock, so only this release changes `target` now.
-            (self.target.load(Ordering::SeqCst) != target).then(|| {
-                self.target.store(target, Ordering::SeqCst);
-                target
-            })
-        };
-        let Some(target) = target else { return };
-        // The policy's lock is released: now wake whoever the new limit
-        // lets in. Re-check afterwards, so that of two releases racing, the
-        // last limit the policy chose is the one that stays applied.
-        self.apply(target);
-    }
-
-    fn apply(&self, mut target: usize) {
-        loop {
-            self.limiter.set_limit(target);
-            let now = self.target.load(Ordering::SeqCst);
-            if now == target {
-                return;
-            }
-            target = now;
-        }
-    }
-}
-
 /// A [`Limiter`] whose limit follows the service's capacity, measured from
 /// its own permits; see the [module docs](self).
 ///
@@ -333,6 +224,8 @@ impl Shared {
 /// ```
 #[derive(Clone)]
 pub struct AdaptiveLimiter {
+    limiter: Limiter,
+    /// The same as `limiter`'s `Inner::adaptive`, at hand without a check.
     shared: Arc<Shared>,
 }
 
@@ -358,6 +251,7 @@ pub struct AdaptiveLimiterBuilder {
     min: usize,
     max: usize,
     max_waiting: usize,
+    sample_interval: Duration,
 }
 
 impl AdaptiveLimiterBuilder {
@@ -427,6 +321,30 @@ impl AdaptiveLimiterBuilder {
         self
     }
 
+    /// How sparsely permits are sampled at high rates: the limiter aims for
+    /// about one sample per `interval` on average (default 50 µs). Below
+    /// `1 / interval` permits a second (20,000 by default) every permit is
+    /// sampled; above, a random one in `rate * interval`, and at least one
+    /// in 64 (see [`AdaptiveStats::sample_one_in`]). A sample costs two
+    /// clock readings and the policy's arithmetic, more than a whole
+    /// uncontended acquire and release; a random subset estimates the
+    /// round-trip times and the loss rate as well as the whole. The rate is
+    /// measured over 10 ms windows; after a sudden drop in rate the next
+    /// sample comes within about 64 permits. `Duration::ZERO` samples every
+    /// permit.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder()
+    ///     .sample_interval(Duration::ZERO) // every permit
+    ///     .build();
+    /// assert_eq!(l.stats().sample_one_in, 1);
+    /// ```
+    pub fn sample_interval(mut self, interval: Duration) -> Self {
+        self.sample_interval = interval;
+        self
+    }
+
     /// Builds the limiter.
     ///
     /// ```
@@ -437,31 +355,17 @@ impl AdaptiveLimiterBuilder {
         let min = self.min.max(1);
         let max = self.max.max(min);
         let initial = self.initial.clamp(min, max);
-        let state = match self.policy {
-            Policy::Gradient(g) => State::Gradient(gradient::GradientState::new(g)),
-            Policy::Aimd(a) => State::Aimd(aimd::AimdState::new(a)),
-        };
-        AdaptiveLimiter {
-            shared: Arc::new(Shared {
-                limiter: Limiter::builder()
-                    .limit(initial)
-                    .max_waiting(self.max_waiting)
-                    .build(),
-                control: Mutex::new(Control {
-                    state,
-                    limit: initial as f64,
-                    samples: 0,
-                    failures: 0,
-                }),
-                min_limit: min,
-                max_limit: max,
-                target: AtomicUsize::new(initial),
-                in_flight: AtomicUsize::new(0),
-                no_load_nanos: AtomicU64::new(u64::MAX),
-                recent_nanos: AtomicU64::new(u64::MAX),
-                skipped: AtomicU64::new(0),
-            }),
-        }
+        let shared = Arc::new(Shared::new(
+            self.policy,
+            initial,
+            (min, max),
+            self.sample_interval,
+        ));
+        let limiter = Limiter::builder()
+            .limit(initial)
+            .max_waiting(self.max_waiting)
+            .build_with(Some(shared.clone()));
+        AdaptiveLimiter { limiter, shared }
     }
 }
 
@@ -496,6 +400,7 @@ impl AdaptiveLimiter {
             min: 1,
             max: 1000,
             max_waiting: usize::MAX,
+            sample_interval: Duration::from_micros(50),
         }
     }
 
@@ -508,6 +413,7 @@ impl AdaptiveLimiter {
     /// assert_eq!(p.weight(), 1);
     /// # });
     /// ```
+    #[inline]
     pub fn acquire(&self) -> AdaptiveAcquire {
         self.acquire_many(1)
     }
@@ -523,16 +429,9 @@ impl AdaptiveLimiter {
     /// assert_eq!(l.acquire_many(3).await.unwrap().weight(), 3);
     /// # });
     /// ```
+    #[inline]
     pub fn acquire_many(&self, weight: usize) -> AdaptiveAcquire {
-        let too_many = (weight > self.shared.max_limit).then_some(AcquireError::TooMany {
-            requested: weight,
-            limit: self.shared.max_limit,
-        });
-        AdaptiveAcquire {
-            shared: Some(self.shared.clone()),
-            inner: self.shared.limiter.acquire_many(weight),
-            too_many,
-        }
+        AdaptiveAcquire::new(self.limiter.acquire_many(weight))
     }
 
     /// Takes one permit if it is free now and nobody queues ahead; see
@@ -555,8 +454,7 @@ impl AdaptiveLimiter {
     /// assert_eq!(l.try_acquire_many(2).unwrap().weight(), 2);
     /// ```
     pub fn try_acquire_many(&self, weight: usize) -> Result<AdaptivePermit, AcquireError> {
-        let permit = self.shared.limiter.try_acquire_many(weight)?;
-        Ok(AdaptivePermit::new(self.shared.clone(), permit))
+        Ok(AdaptivePermit::new(self.limiter.try_acquire_many(weight)?))
     }
 
     /// Waits at most `duration` for one permit; see
@@ -572,10 +470,7 @@ impl AdaptiveLimiter {
     /// # drop(held);
     /// # });
     /// ```
-    pub fn acquire_timeout(
-        &self,
-        duration: Duration,
-    ) -> impl Future<Output = Result<AdaptivePermit, AcquireError>> + Send + use<> {
+    pub fn acquire_timeout(&self, duration: Duration) -> AdaptiveAcquireTimeout {
         self.acquire_many_timeout(1, duration)
     }
 
@@ -594,10 +489,8 @@ impl AdaptiveLimiter {
         &self,
         weight: usize,
         duration: Duration,
-    ) -> impl Future<Output = Result<AdaptivePermit, AcquireError>> + Send + use<> {
-        let shared = self.shared.clone();
-        let acquire = self.shared.limiter.acquire_many_timeout(weight, duration);
-        async move { Ok(AdaptivePermit::new(shared, acquire.await?)) }
+    ) -> AdaptiveAcquireTimeout {
+        AdaptiveAcquireTimeout::new(self.limiter.acquire_many_timeout(weight, duration))
     }
 
     /// Acquires a permit, runs `future`, releases the permit with a sample:
@@ -612,18 +505,8 @@ impl AdaptiveLimiter {
     /// assert_eq!(l.stats().failures, 0);
     /// # });
     /// ```
-    pub fn run<F: Future>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = Result<F::Output, AcquireError>> + use<F> {
-        let acquire = self.acquire();
-        async move {
-            let mut permit = acquire.await?;
-            permit.failed = true; // until `future` finishes
-            let out = future.await;
-            permit.failed = false;
-            Ok(out)
-        }
+    pub fn run<F: Future>(&self, future: F) -> AdaptiveRun<F> {
+        AdaptiveRun::new(self.acquire(), future)
     }
 
     /// Closes the limiter; see [`Limiter::close`].
@@ -636,7 +519,7 @@ impl AdaptiveLimiter {
     /// # });
     /// ```
     pub fn close(&self) -> bool {
-        self.shared.limiter.close()
+        self.limiter.close()
     }
 
     /// `true` once [`close`](AdaptiveLimiter::close) was called.
@@ -647,7 +530,7 @@ impl AdaptiveLimiter {
     /// assert!(l.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.limiter.is_closed()
+        self.limiter.is_closed()
     }
 
     /// Permits free right now.
@@ -658,7 +541,7 @@ impl AdaptiveLimiter {
     /// assert_eq!(l.available(), 2);
     /// ```
     pub fn available(&self) -> usize {
-        self.shared.limiter.available()
+        self.limiter.available()
     }
 
     /// A snapshot: the fixed limiter's counters plus the policy's state.
@@ -670,26 +553,20 @@ impl AdaptiveLimiter {
     /// assert_eq!(s.no_load_rtt, None);
     /// ```
     pub fn stats(&self) -> AdaptiveStats {
-        let limiter = self.shared.limiter.stats();
-        let (raw, samples, failures) = {
-            let c = self
-                .shared
-                .control
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            (c.limit, c.samples, c.failures)
-        };
+        let limiter = self.limiter.stats();
+        let policy = self.shared.snapshot();
         AdaptiveStats {
             limiter,
             limit: limiter.limit,
-            estimated_limit: raw,
+            estimated_limit: policy.limit,
             min_limit: self.shared.min_limit,
             max_limit: self.shared.max_limit,
-            no_load_rtt: from_nanos(self.shared.no_load_nanos.load(Ordering::Relaxed)),
-            recent_rtt: from_nanos(self.shared.recent_nanos.load(Ordering::Relaxed)),
-            samples,
-            failures,
-            skipped: self.shared.skipped.load(Ordering::Relaxed),
+            no_load_rtt: policy.no_load_rtt,
+            recent_rtt: policy.recent_rtt,
+            samples: policy.samples,
+            failures: policy.failures,
+            skipped: policy.skipped,
+            sample_one_in: policy.stride,
         }
     }
 }
@@ -736,206 +613,8 @@ pub struct AdaptiveStats {
     /// updating it at that instant (the release path never waits for the
     /// policy's lock; losses are never skipped).
     pub skipped: u64,
-}
-
-/// The future of [`AdaptiveLimiter::acquire`] and
-/// [`acquire_many`](AdaptiveLimiter::acquire_many): the fixed limiter's
-/// [`Acquire`], plus the grant time. Dropping it is always safe.
-///
-/// ```
-/// # futures_lite::future::block_on(async {
-/// let l = async_guard::limit::adaptive::AdaptiveLimiter::builder().initial_limit(1).build();
-/// let held = l.acquire().await.unwrap();
-/// drop(l.acquire()); // never polled: nothing to undo
-/// # drop(held);
-/// # });
-/// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct AdaptiveAcquire {
-    shared: Option<Arc<Shared>>,
-    inner: Acquire,
-    /// A weight above `max_limit` can never be granted: it fails at once.
-    too_many: Option<AcquireError>,
-}
-
-impl Future for AdaptiveAcquire {
-    type Output = Result<AdaptivePermit, AcquireError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if this.shared.is_none() {
-            return Poll::Pending; // polled after completion
-        }
-        if let Some(e) = this.too_many.take() {
-            this.shared = None;
-            return Poll::Ready(Err(e));
-        }
-        let out = match Pin::new(&mut this.inner).poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(out) => out,
-        };
-        let shared = this.shared.take();
-        Poll::Ready(match (out, shared) {
-            (Ok(permit), Some(shared)) => Ok(AdaptivePermit::new(shared, permit)),
-            (Err(e), _) => Err(e),
-            (Ok(_), None) => Err(AcquireError::NoneFree), // unreachable: checked above
-        })
-    }
-}
-
-impl fmt::Debug for AdaptiveAcquire {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AdaptiveAcquire").field(&self.inner).finish()
-    }
-}
-
-/// Permits from an [`AdaptiveLimiter`]: a [`Permit`] that feeds the policy
-/// one sample when dropped (the time since the grant, and the outcome).
-///
-/// Success by default; [`failed`](AdaptivePermit::failed) marks a loss,
-/// [`ignore`](AdaptivePermit::ignore) skips the sample. Dropped while its
-/// thread panics, it counts as a loss.
-///
-/// ```
-/// # futures_lite::future::block_on(async {
-/// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
-/// let mut p = l.acquire().await.unwrap();
-/// p.failed();
-/// drop(p);
-/// assert_eq!(l.stats().failures, 1);
-/// # });
-/// ```
-#[must_use = "the permits are released as soon as the permit is dropped"]
-pub struct AdaptivePermit {
-    shared: Arc<Shared>,
-    permit: Option<Permit>,
-    granted: Instant,
-    in_flight: usize,
-    failed: bool,
-    ignored: bool,
-}
-
-impl AdaptivePermit {
-    fn new(shared: Arc<Shared>, permit: Permit) -> Self {
-        let weight = permit.weight();
-        let in_flight = shared.in_flight.fetch_add(weight, Ordering::Relaxed) + weight;
-        AdaptivePermit {
-            granted: clock::now(),
-            in_flight,
-            permit: Some(permit),
-            shared,
-            failed: false,
-            ignored: weight == 0,
-        }
-    }
-
-    /// How many permits this holds.
-    ///
-    /// ```
-    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
-    /// assert_eq!(l.try_acquire_many(2).unwrap().weight(), 2);
-    /// ```
-    pub fn weight(&self) -> usize {
-        self.permit.as_ref().map_or(0, Permit::weight)
-    }
-
-    /// Marks the work as failed from overload (timed out, rejected, shed
-    /// downstream): the sample is a loss. Do not mark failures that load
-    /// does not cause (a bad request), or the limit shrinks for nothing.
-    ///
-    /// ```
-    /// # futures_lite::future::block_on(async {
-    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
-    /// let mut p = l.acquire().await.unwrap();
-    /// p.failed();
-    /// assert!(p.is_failed());
-    /// # });
-    /// ```
-    pub fn failed(&mut self) {
-        self.failed = true;
-    }
-
-    /// Undoes [`failed`](AdaptivePermit::failed): the sample is a success.
-    ///
-    /// ```
-    /// # futures_lite::future::block_on(async {
-    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
-    /// let mut p = l.acquire().await.unwrap();
-    /// p.failed();
-    /// p.succeeded();
-    /// assert!(!p.is_failed());
-    /// # });
-    /// ```
-    pub fn succeeded(&mut self) {
-        self.failed = false;
-    }
-
-    /// Whether the permit is marked as failed.
-    ///
-    /// ```
-    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
-    /// assert!(!l.try_acquire().unwrap().is_failed());
-    /// ```
-    pub fn is_failed(&self) -> bool {
-        self.failed
-    }
-
-    /// Takes no sample at release (e.g. a request answered from a cache,
-    /// whose RTT says nothing about the service's load).
-    ///
-    /// ```
-    /// # futures_lite::future::block_on(async {
-    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
-    /// let mut p = l.acquire().await.unwrap();
-    /// p.ignore();
-    /// drop(p);
-    /// assert_eq!(l.stats().samples, 0);
-    /// # });
-    /// ```
-    pub fn ignore(&mut self) {
-        self.ignored = true;
-    }
-
-    /// When the permits were granted (on the crate's clock,
-    /// [`time::now`](crate::time::now)).
-    ///
-    /// ```
-    /// let l = async_guard::limit::adaptive::AdaptiveLimiter::new();
-    /// let p = l.try_acquire().unwrap();
-    /// assert!(p.granted_at() <= async_guard::time::now());
-    /// ```
-    pub fn granted_at(&self) -> Instant {
-        self.granted
-    }
-}
-
-impl Drop for AdaptivePermit {
-    fn drop(&mut self) {
-        // Learn from the sample first, so that a limit that shrinks on it
-        // applies before these permits go to the next waiter; then return
-        // them. Neither step holds a lock of ours while waking anyone.
-        if !self.ignored {
-            let released = clock::now();
-            self.shared.record(Sample {
-                rtt: released.saturating_duration_since(self.granted),
-                failed: self.failed || std::thread::panicking(),
-                in_flight: self.in_flight,
-                granted: self.granted,
-                released,
-            });
-        }
-        let weight = self.weight();
-        drop(self.permit.take());
-        self.shared.in_flight.fetch_sub(weight, Ordering::Relaxed);
-    }
-}
-
-impl fmt::Debug for AdaptivePermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdaptivePermit")
-            .field("weight", &self.weight())
-            .field("failed", &self.failed)
-            .field("ignored", &self.ignored)
-            .finish()
-    }
+    /// Sampling right now: one permit in this many feeds the policy (1:
+    /// every one; see
+    /// [`sample_interval`](AdaptiveLimiterBuilder::sample_interval)).
+    pub sample_one_in: u32,
 }

@@ -1,0 +1,262 @@
+//! What an adaptive limiter shares with its permits: the policy behind a
+//! mutex, the sampling stride, and the figures `stats()` reads.
+
+use std::sync::{PoisonError, TryLockError};
+use std::time::{Duration, Instant};
+
+use super::{Policy, aimd, gradient};
+use crate::limit::limiter::Inner;
+use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// The sparsest sampling: one permit in this many. It bounds how long the
+/// policy can go without a sample when the rate falls suddenly (at most
+/// about this many permits) and keeps a sample's cost, spread over the
+/// permits it stands for, below a nanosecond or two.
+pub(super) const MAX_STRIDE: u32 = 256;
+
+/// How long the sampling rate is measured before the stride is revised.
+const WINDOW: Duration = Duration::from_millis(10);
+
+/// One observation handed to a policy.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sample {
+    pub(super) rtt: Duration,
+    pub(super) failed: bool,
+    /// Permits (by weight) in use just after the grant; the whole limit
+    /// when somebody was queueing.
+    pub(super) in_flight: usize,
+    pub(super) granted: Instant,
+    pub(super) released: Instant,
+    /// How many permits this sample stands for (the stride at its grant).
+    pub(super) stride: u32,
+}
+
+enum State {
+    Gradient(gradient::GradientState),
+    Aimd(aimd::AimdState),
+}
+
+/// Permits released since `started`, estimated from the samples (each
+/// stands for `stride` permits), to set the next stride.
+struct Window {
+    started: Option<Instant>,
+    permits: u64,
+}
+
+struct Control {
+    state: State,
+    /// The unrounded limit.
+    limit: f64,
+    samples: u64,
+    failures: u64,
+    window: Window,
+}
+
+/// The policy's half of an adaptive limiter, reached by its permits
+/// through the fixed limiter's `Inner` (see `Inner::adaptive`).
+pub(in crate::limit) struct Shared {
+    control: Mutex<Control>,
+    pub(super) min_limit: usize,
+    pub(in crate::limit) max_limit: usize,
+    /// The limit the policy wants (rounded); applied after the lock is gone.
+    target: AtomicUsize,
+    /// One permit in `stride` is sampled (chosen at random at its grant).
+    stride: AtomicU32,
+    /// The aimed-for time between two samples, in seconds.
+    sample_interval: f64,
+    /// (no-load RTT, recent RTT) in nanoseconds, `u64::MAX` for none yet.
+    no_load_nanos: AtomicU64,
+    recent_nanos: AtomicU64,
+    /// Success samples skipped because the policy was busy.
+    skipped: AtomicU64,
+}
+
+/// What `AdaptiveLimiter::stats` reports of the policy.
+pub(super) struct Snapshot {
+    pub(super) limit: f64,
+    pub(super) samples: u64,
+    pub(super) failures: u64,
+    pub(super) no_load_rtt: Option<Duration>,
+    pub(super) recent_rtt: Option<Duration>,
+    pub(super) skipped: u64,
+    pub(super) stride: u32,
+}
+
+fn nanos(secs: Option<f64>) -> u64 {
+    match secs {
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            let n = s * 1e9;
+            if n >= u64::MAX as f64 {
+                u64::MAX - 1
+            } else {
+                n as u64
+            }
+        }
+        _ => u64::MAX,
+    }
+}
+
+fn from_nanos(n: u64) -> Option<Duration> {
+    (n != u64::MAX).then(|| Duration::from_nanos(n))
+}
+
+impl Shared {
+    /// `min <= initial <= max` (the builder clamps them).
+    pub(super) fn new(
+        policy: Policy,
+        initial: usize,
+        (min, max): (usize, usize),
+        sample_interval: Duration,
+    ) -> Self {
+        let state = match policy {
+            Policy::Gradient(g) => State::Gradient(gradient::GradientState::new(g)),
+            Policy::Aimd(a) => State::Aimd(aimd::AimdState::new(a)),
+        };
+        Shared {
+            control: Mutex::new(Control {
+                state,
+                limit: initial as f64,
+                samples: 0,
+                failures: 0,
+                window: Window {
+                    started: None,
+                    permits: 0,
+                },
+            }),
+            min_limit: min,
+            max_limit: max,
+            target: AtomicUsize::new(initial),
+            stride: AtomicU32::new(1),
+            sample_interval: sample_interval.as_secs_f64(),
+            no_load_nanos: AtomicU64::new(u64::MAX),
+            recent_nanos: AtomicU64::new(u64::MAX),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether to time a permit granted now: `Some(stride)` for one in
+    /// `stride`, at random (a per-thread generator: no shared write, and
+    /// no aliasing with a caller's own rhythm, e.g. every other acquire
+    /// being a cheap request, or with other limiters).
+    #[inline]
+    pub(super) fn pick(&self) -> Option<u32> {
+        let stride = self.stride.load(Ordering::Relaxed);
+        (stride <= 1 || fastrand::u32(..stride) == 0).then_some(stride)
+    }
+
+    /// Permits in use right after a grant, from the fixed limiter's word.
+    pub(super) fn in_flight(&self, limiter: &Inner) -> usize {
+        let limit = self.target.load(Ordering::Relaxed);
+        match limiter.free_now() {
+            Some(free) => limit.saturating_sub(free),
+            None => limit, // somebody queues: all spoken for
+        }
+    }
+
+    /// Feeds the policy one sample and applies the limit it returns.
+    pub(super) fn record(&self, limiter: &Inner, sample: Sample) {
+        let target = {
+            // A success never waits for the policy's lock: if another
+            // release is updating the policy right now, this sample is
+            // skipped (counted), so releases do not queue on each other.
+            // Losses always get through.
+            let mut c = if sample.failed {
+                self.control.lock().unwrap_or_else(PoisonError::into_inner)
+            } else {
+                match self.control.try_lock() {
+                    Ok(c) => c,
+                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(TryLockError::WouldBlock) => {
+                        self.skipped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            };
+            self.resample(&mut c.window, &sample);
+            let limit = c.limit;
+            let (new, rtts) = match &mut c.state {
+                State::Gradient(g) => {
+                    (g.on_sample(limit, self.min_limit as f64, &sample), g.rtts())
+                }
+                State::Aimd(a) => (a.on_sample(limit, &sample), a.rtts()),
+            };
+            let (lo, hi) = (self.min_limit as f64, self.max_limit as f64);
+            c.limit = if new.is_nan() {
+                limit
+            } else {
+                new.clamp(lo, hi)
+            };
+            c.samples += 1;
+            c.failures += u64::from(sample.failed);
+            // Written only when they change: these lines are shared.
+            for (cell, value) in [(&self.no_load_nanos, rtts.0), (&self.recent_nanos, rtts.1)] {
+                let value = nanos(value);
+                if cell.load(Ordering::Relaxed) != value {
+                    cell.store(value, Ordering::Relaxed);
+                }
+            }
+            let target = (c.limit.round() as usize).clamp(self.min_limit, self.max_limit);
+            // Under the lock, so only this release changes `target` now.
+            (self.target.load(Ordering::SeqCst) != target).then(|| {
+                self.target.store(target, Ordering::SeqCst);
+                target
+            })
+        };
+        let Some(target) = target else { return };
+        // The policy's lock is released: now wake whoever the new limit
+        // lets in. Re-check afterwards, so that of two releases racing, the
+        // last limit the policy chose is the one that stays applied.
+        self.apply(limiter, target);
+    }
+
+    /// Revises the stride once a window is over, so that samples come
+    /// about one per `sample_interval`: every permit at low rates, a
+    /// random one in `stride` above `1 / sample_interval` permits a second.
+    fn resample(&self, window: &mut Window, sample: &Sample) {
+        let started = *window.started.get_or_insert(sample.granted);
+        window.permits += u64::from(sample.stride);
+        let Some(elapsed) = sample.released.checked_duration_since(started) else {
+            return;
+        };
+        if elapsed < WINDOW {
+            return;
+        }
+        let rate = window.permits as f64 / elapsed.as_secs_f64();
+        let stride = (rate * self.sample_interval).clamp(1.0, f64::from(MAX_STRIDE)) as u32;
+        if self.stride.load(Ordering::Relaxed) != stride {
+            self.stride.store(stride, Ordering::Relaxed);
+        }
+        *window = Window {
+            started: Some(sample.released),
+            permits: 0,
+        };
+    }
+
+    fn apply(&self, limiter: &Inner, mut target: usize) {
+        loop {
+            limiter.set_limit(target);
+            let now = self.target.load(Ordering::SeqCst);
+            if now == target {
+                return;
+            }
+            target = now;
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> Snapshot {
+        let (limit, samples, failures) = {
+            let c = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+            (c.limit, c.samples, c.failures)
+        };
+        Snapshot {
+            limit,
+            samples,
+            failures,
+            no_load_rtt: from_nanos(self.no_load_nanos.load(Ordering::Relaxed)),
+            recent_rtt: from_nanos(self.recent_nanos.load(Ordering::Relaxed)),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            stride: self.stride.load(Ordering::Relaxed),
+        }
+    }
+}
