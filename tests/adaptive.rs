@@ -494,6 +494,156 @@ fn a_shrinking_limit_revokes_nothing_and_applies_before_the_hand_off() {
     });
 }
 
+// -------------------------------------------------------------- sampling --
+
+/// Takes and releases `n` permits at once, without yielding.
+fn churn(l: &AdaptiveLimiter, n: usize) {
+    for _ in 0..n {
+        drop(l.try_acquire().unwrap());
+    }
+}
+
+#[test]
+fn a_high_rate_is_sampled_sparsely_and_a_low_rate_fully_again() {
+    on_clock(|| async {
+        let l = pinned(8);
+        // 100 permits per 10 us of virtual time: 10 M/s, far above the
+        // 20 k/s a 50 us sample interval samples fully.
+        for _ in 0..3000 {
+            churn(&l, 100);
+            sleep(Duration::from_micros(10)).await;
+        }
+        let s = l.stats();
+        assert!(s.sample_one_in > 1, "{s:?}");
+        assert_eq!(s.sample_one_in, 256, "10 M/s * 50 us, capped: {s:?}");
+        // Every permit of the first 10 ms window, 1 in 256 after it.
+        assert!(s.samples < s.limiter.acquired / 2, "{s:?}");
+        // 1 permit per ms: every permit again, within a few hundred.
+        for _ in 0..600 {
+            churn(&l, 1);
+            sleep(MS).await;
+        }
+        let s = l.stats();
+        assert_eq!(s.sample_one_in, 1, "{s:?}");
+        let before = s.samples;
+        churn(&l, 10);
+        assert_eq!(l.stats().samples, before + 10);
+    });
+}
+
+#[test]
+fn a_zero_sample_interval_samples_every_permit() {
+    let l = AdaptiveLimiter::builder()
+        .initial_limit(8)
+        .min_limit(8)
+        .max_limit(8)
+        .sample_interval(Duration::ZERO)
+        .build();
+    // On the real clock, as fast as this thread goes, for 30 ms at least.
+    let t0 = std::time::Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < 30 * MS {
+        churn(&l, 100);
+        n += 100;
+    }
+    let s = l.stats();
+    assert_eq!(s.sample_one_in, 1, "{s:?}");
+    assert_eq!(s.samples + s.skipped, n, "{s:?}");
+}
+
+#[test]
+fn real_clock_bursts_are_thinned_out() {
+    let l = pinned(8);
+    let t0 = std::time::Instant::now();
+    let mut n = 0u64;
+    // Any machine takes and releases far more than 20 k permits a second
+    // on one thread (a few hundred ns each, unoptimised).
+    while t0.elapsed() < 50 * MS {
+        churn(&l, 100);
+        n += 100;
+    }
+    let s = l.stats();
+    assert!(s.sample_one_in > 1, "{n} permits in 50 ms: {s:?}");
+    assert!(s.samples < n / 2, "{n} permits in 50 ms: {s:?}");
+}
+
+#[test]
+fn a_mark_on_an_unsampled_permit_is_kept_but_feeds_nothing() {
+    let l = pinned(4);
+    // An empty permit is never sampled.
+    let mut p = l.try_acquire_many(0).unwrap();
+    assert!(!p.is_sampled() && !p.is_failed());
+    p.failed();
+    assert!(p.is_failed() && !p.is_sampled());
+    p.succeeded();
+    assert!(!p.is_failed());
+    p.failed();
+    drop(p);
+    assert_eq!((l.stats().samples, l.stats().failures), (0, 0));
+    // A sampled one, ignored, then failed: no sample either.
+    let mut p = l.try_acquire().unwrap();
+    assert!(p.is_sampled() && p.granted_at().is_some());
+    p.ignore();
+    p.failed();
+    assert!(p.is_failed() && !p.is_sampled() && p.granted_at().is_none());
+    drop(p);
+    assert_eq!(l.stats().samples, 0);
+    assert_eq!(l.available(), 4);
+}
+
+#[test]
+fn weights_above_max_limit_fail_at_once_on_every_path() {
+    runtimes::all(|| async {
+        let l = AdaptiveLimiter::builder()
+            .initial_limit(2)
+            .max_limit(3)
+            .build();
+        let too_many = |e: async_guard::limit::AcquireError| {
+            matches!(
+                e,
+                async_guard::limit::AcquireError::TooMany {
+                    requested: 4,
+                    limit: 3
+                }
+            )
+        };
+        assert!(too_many(l.acquire_many(4).await.unwrap_err()));
+        assert!(too_many(l.try_acquire_many(4).unwrap_err()));
+        assert!(too_many(
+            l.acquire_many_timeout(4, BOUND).await.unwrap_err()
+        ));
+        // 3 <= max_limit waits for the limit to grow (here: times out).
+        let held = l.acquire().await.unwrap();
+        let mut wait = Box::pin(l.acquire_many(3));
+        assert!(future::poll_once(&mut wait).await.is_none());
+        drop(wait);
+        drop(held);
+        assert_eq!(l.stats().limiter.in_use, 0);
+    });
+}
+
+#[test]
+fn futures_polled_after_completion_stay_pending() {
+    runtimes::all(|| async {
+        let l = pinned(1);
+        let mut run = Box::pin(l.run(async { 7 }));
+        assert_eq!((&mut run).await.unwrap(), 7);
+        assert!(future::poll_once(&mut run).await.is_none());
+        let mut acquire = Box::pin(l.acquire());
+        drop((&mut acquire).await.unwrap());
+        assert!(future::poll_once(&mut acquire).await.is_none());
+        let mut timed = Box::pin(l.acquire_timeout(BOUND));
+        drop((&mut timed).await.unwrap());
+        assert!(future::poll_once(&mut timed).await.is_none());
+        // A run whose acquire failed does not run its future afterwards.
+        l.close();
+        let mut failed = Box::pin(l.run(async { unreachable!("ran without a permit") }));
+        assert!((&mut failed).await.unwrap_err().is_closed());
+        assert!(future::poll_once(&mut failed).await.is_none());
+        assert_eq!(l.available(), 0);
+    });
+}
+
 // ---------------------------------------------------------- cancellation --
 
 mod torture {

@@ -1064,8 +1064,18 @@ fn gathers_polled_after_completion_stay_pending() {
     assert!(g.poll().is_pending());
     let limiter = Limiter::new(1);
     let mut a = Manual::new(limiter.acquire());
-    let _p = a.ready().unwrap();
+    let p = a.ready().unwrap();
     assert!(a.poll().is_pending());
+    drop(p);
+    // `run`: an `async` block polled again would panic; the `Run` does not.
+    let mut r = Manual::new(limiter.run(async { 1 }));
+    assert_eq!(r.ready().unwrap(), 1);
+    assert!(r.poll().is_pending());
+    // Nor does it run its future after its acquire failed.
+    limiter.close();
+    let mut r = Manual::new(limiter.run(async { unreachable!("ran without a permit") }));
+    assert!(r.ready().unwrap_err().is_closed());
+    assert!(r.poll().is_pending());
 }
 
 #[test]

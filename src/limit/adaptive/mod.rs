@@ -119,7 +119,7 @@
 //! acquire and release, so at high rates only a random subset is sampled:
 //! about one sample per
 //! [`sample_interval`](AdaptiveLimiterBuilder::sample_interval) (50 µs), i.e.
-//! every permit below 20,000 permits a second, at least one in 64 above.
+//! every permit below 20,000 permits a second, at least one in 256 above.
 //! `benches/adaptive.rs` measures the whole against the fixed limiter it
 //! wraps (BENCHMARKS.md).
 //!
@@ -325,12 +325,12 @@ impl AdaptiveLimiterBuilder {
     /// about one sample per `interval` on average (default 50 µs). Below
     /// `1 / interval` permits a second (20,000 by default) every permit is
     /// sampled; above, a random one in `rate * interval`, and at least one
-    /// in 64 (see [`AdaptiveStats::sample_one_in`]). A sample costs two
+    /// in 256 (see [`AdaptiveStats::sample_one_in`]). A sample costs two
     /// clock readings and the policy's arithmetic, more than a whole
-    /// uncontended acquire and release; a random subset estimates the
-    /// round-trip times and the loss rate as well as the whole. The rate is
+    /// uncontended acquire and release; a uniform random subset gives
+    /// unbiased estimates of the round-trip times and the loss rate. The rate is
     /// measured over 10 ms windows; after a sudden drop in rate the next
-    /// sample comes within about 64 permits. `Duration::ZERO` samples every
+    /// sample comes within about 256 permits. `Duration::ZERO` samples every
     /// permit.
     ///
     /// ```
