@@ -1,6 +1,7 @@
 //! What an adaptive limiter shares with its permits: the policy behind a
 //! mutex, the sampling stride, and the figures `stats()` reads.
 
+use std::cell::Cell;
 use std::sync::{PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,28 @@ pub(super) const MAX_STRIDE: u32 = 256;
 
 /// How long the sampling rate is measured before the stride is revised.
 const WINDOW: Duration = Duration::from_millis(10);
+
+thread_local! {
+    /// The last of this thread's sampling draws.
+    static DRAW: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The next sampling draw of this thread: a Weyl sequence (multiples of
+/// the golden ratio, modulo 2^32). It covers `[0, 2^32)` evenly, and so
+/// does every arithmetic subsequence of it, so that neither a caller's own
+/// rhythm (every other acquire is a cheap request) nor several limiters
+/// sharing the thread bias which permits a limiter samples; and it costs
+/// an addition (a random generator costs a multiplication and a lazily
+/// initialised state).
+#[inline]
+fn draw() -> u32 {
+    const GOLDEN: u32 = 0x9E37_79B9; // 2^32 / golden ratio
+    DRAW.with(|d| {
+        let x = d.get().wrapping_add(GOLDEN);
+        d.set(x);
+        x
+    })
+}
 
 /// One observation handed to a policy.
 #[derive(Debug, Clone, Copy)]
@@ -136,13 +159,12 @@ impl Shared {
     }
 
     /// Whether to time a permit granted now: `Some(stride)` for one in
-    /// `stride`, at random (a per-thread generator: no shared write, and
-    /// no aliasing with a caller's own rhythm, e.g. every other acquire
-    /// being a cheap request, or with other limiters).
+    /// `stride`, picked by [`draw`] (no shared write).
     #[inline]
     pub(super) fn pick(&self) -> Option<u32> {
         let stride = self.stride.load(Ordering::Relaxed);
-        (stride <= 1 || fastrand::u32(..stride) == 0).then_some(stride)
+        // `draw / 2^32 < 1 / stride`, without a division.
+        (stride <= 1 || (u64::from(draw()) * u64::from(stride)) >> 32 == 0).then_some(stride)
     }
 
     /// Permits in use right after a grant, from the fixed limiter's word.
