@@ -282,3 +282,27 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::draw;
+
+    /// One in `stride` draws is picked, and so is one in `stride` of every
+    /// arithmetic subsequence (a caller's rhythm): within 2 %.
+    #[test]
+    fn draws_pick_one_in_stride_in_every_subsequence() {
+        for stride in [2u64, 3, 7, 64, 256] {
+            for step in 1..=4usize {
+                let n = 200_000usize;
+                let picked = (0..n * step)
+                    .map(|_| draw())
+                    .step_by(step)
+                    .filter(|&d| (u64::from(d) * stride) >> 32 == 0)
+                    .count();
+                let expected = n as f64 / stride as f64;
+                let error = (picked as f64 - expected).abs() / expected;
+                assert!(error < 0.02, "stride {stride}, step {step}: {picked} of {n}");
+            }
+        }
+    }
+}
