@@ -15,7 +15,7 @@ use crate::measure::{per_call, race, scaling_rows, sink};
 use crate::render::{Table, met, ns, pair_cells, pair_row, scaling_section};
 
 #[path = "../../benches/support/limit.rs"]
-mod workloads;
+pub mod workloads;
 use workloads::{PERMITS, ROUNDS, TASKS, contended_run, limiter_round, now, semaphore_round};
 
 /// `n` waiters queued behind one held permit, then granted one after the
@@ -37,7 +37,7 @@ fn semaphore_waiters(n: usize, times: usize) -> f64 {
 /// One run of the shared contended workload (`TASKS` tasks x `ROUNDS`
 /// acquire / yield / release on a 2-thread executor, `PERMITS` permits).
 /// Returns ns per acquire.
-fn contended_ns<A, Fut, P>(acquire: A) -> f64
+pub fn contended_ns<A, Fut, P>(acquire: A) -> f64
 where
     A: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = P> + Send,

@@ -12,7 +12,7 @@
 //! workspace root), `--no-footprint` (skip `scripts/footprint.sh`; `--quick` skips it
 //! unless `--footprint` is given), `--no-gateway`
 //! (skip the gateway runs), `--only NAME` (one section: time, limit,
-//! offload, budget, reaper, shield; for quick looks, still writes the file),
+//! adaptive, offload, budget, reaper, shield; for quick looks, still writes the file),
 //! `--include FILE` (repeatable: appends the markdown file verbatim as a
 //! section of its own, after the measured sections and before "Where a
 //! target is missed", for results produced by other runners, e.g. an
@@ -28,6 +28,7 @@
 //! Layout: this file holds the options and writes the file; `measure` times,
 //! `render` formats, and each cure's scenarios live in their own module.
 
+mod adaptive;
 mod budget;
 mod explained;
 mod footprint;
@@ -125,9 +126,10 @@ fn main() {
     let load_before = loadavg();
     let mut body = String::new();
     type Section = fn(&Opts, &mut String);
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("time", time::section),
         ("limit", limit::section),
+        ("adaptive", adaptive::section),
         ("offload", offload::section),
         ("budget", budget::section),
         ("reaper", reaper::section),

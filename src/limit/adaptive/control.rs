@@ -301,7 +301,10 @@ mod tests {
                     .count();
                 let expected = n as f64 / stride as f64;
                 let error = (picked as f64 - expected).abs() / expected;
-                assert!(error < 0.02, "stride {stride}, step {step}: {picked} of {n}");
+                assert!(
+                    error < 0.02,
+                    "stride {stride}, step {step}: {picked} of {n}"
+                );
             }
         }
     }
