@@ -161,6 +161,7 @@
 //! |---|---|---|---|
 //! | `async_guard::limit` | `WARN` | `load shed` | `limit`, `waiting` |
 //! | `async_guard::limit` | `DEBUG` | `acquire timed out` | `timed_out_after` |
+//! | `async_guard::limit` | `DEBUG` | `adaptive limit changed` | `limit`, `previous`, `no_load_rtt_ms`, `recent_rtt_ms` (-1: none yet) |
 //! | `async_guard::offload` | `WARN` | `pool queue full` | `pool`, `waiting` |
 //! | `async_guard::reaper` | `INFO` | `task reaped` | `reaper`, `task`, `idle_ms` |
 //! | `async_guard::shield` | `ERROR` | `shielded work panicked` (nobody awaited it) | `panic` |

@@ -92,6 +92,16 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
         drop(set.shield(async { panic!("boom") }).unwrap()); // moves, panics, nobody awaits
         futures_lite::future::block_on(set.drain(Duration::from_secs(10)));
 
+        // A loss makes an AIMD limiter back off: 10 -> 9.
+        let adaptive = async_guard::limit::AdaptiveLimiter::builder()
+            .policy(async_guard::limit::adaptive::Aimd::new().backoff(0.9))
+            .initial_limit(10)
+            .build();
+        let mut lost = adaptive.try_acquire().unwrap();
+        lost.failed();
+        drop(lost);
+        assert_eq!(adaptive.stats().limit, 9);
+
         let gate = async_guard::Limiter::new(0); // nothing free: waits, then times out
         let timed_out = clock.block_on(gate.acquire_timeout(Duration::from_secs(1)));
         assert!(timed_out.is_err());
@@ -118,4 +128,12 @@ fn reaped_tasks_stalls_and_full_queues_are_reported() {
         "{lines:#?}"
     );
     assert!(has("async_guard::limit: acquire timed out"), "{lines:#?}");
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("async_guard::limit: adaptive limit changed")
+                && l.contains("limit=9")
+                && l.contains("previous=10")
+        ),
+        "{lines:#?}"
+    );
 }

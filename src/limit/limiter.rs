@@ -343,6 +343,9 @@ impl Inner {
             return Err(AcquireError::NoneFree);
         }
         let mut wakers = Wakers::default();
+        // (limit, waiting) of a shed request, reported once the lock is
+        // released: a `tracing` subscriber is code of the user's.
+        let mut shed = None;
         let result = {
             let mut state = self.lock();
             if state.closed {
@@ -359,8 +362,7 @@ impl Inner {
                 } else if let Some(waker) = waker {
                     if state.queue.len() >= self.max_waiting {
                         state.rejected += 1;
-                        crate::trace::event!("async_guard::limit", WARN, "load shed";
-                            limit = state.limit, waiting = state.queue.len());
+                        shed = Some((state.limit, state.queue.len()));
                         Err(AcquireError::Overloaded(Overloaded::new()))
                     } else {
                         *queued = Some(state.queue.push_back(weight, waker.clone()));
@@ -374,6 +376,10 @@ impl Inner {
             }
         };
         wakers.wake();
+        if let Some((limit, waiting)) = shed {
+            crate::trace::event!("async_guard::limit", WARN, "load shed"; limit, waiting);
+            let _ = (limit, waiting); // (read without `tracing` too)
+        }
         result
     }
 }

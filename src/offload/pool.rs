@@ -263,7 +263,9 @@ impl CpuPool {
                 None => {
                     self.shared().stats.rejected.fetch_add(1, Relaxed);
                     crate::trace::event!("async_guard::offload", WARN, "pool queue full";
-                        pool = %self.shared().name, waiting = self.shared().lock().jobs.len());
+                        pool = %self.shared().name,
+                        // Counted before the event: no lock while a subscriber runs.
+                        waiting = { let n = self.shared().lock().jobs.len(); n });
                     return Err(Overloaded::new());
                 }
             },

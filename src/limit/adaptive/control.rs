@@ -60,6 +60,16 @@ enum State {
     Aimd(aimd::AimdState),
 }
 
+impl State {
+    /// (no-load RTT, recent RTT) in seconds, as the policy estimates them.
+    fn rtts(&self) -> (Option<f64>, Option<f64>) {
+        match self {
+            State::Gradient(g) => g.rtts(),
+            State::Aimd(a) => a.rtts(),
+        }
+    }
+}
+
 /// Permits released since `started`, estimated from the samples (each
 /// stands for `stride` permits), to set the next stride.
 struct Window {
@@ -197,12 +207,11 @@ impl Shared {
             };
             self.resample(&mut c.window, &sample);
             let limit = c.limit;
-            let (new, rtts) = match &mut c.state {
-                State::Gradient(g) => {
-                    (g.on_sample(limit, self.min_limit as f64, &sample), g.rtts())
-                }
-                State::Aimd(a) => (a.on_sample(limit, &sample), a.rtts()),
+            let new = match &mut c.state {
+                State::Gradient(g) => g.on_sample(limit, self.min_limit as f64, &sample),
+                State::Aimd(a) => a.on_sample(limit, &sample),
             };
+            let rtts = c.state.rtts();
             let (lo, hi) = (self.min_limit as f64, self.max_limit as f64);
             c.limit = if new.is_nan() {
                 limit
@@ -220,16 +229,24 @@ impl Shared {
             }
             let target = (c.limit.round() as usize).clamp(self.min_limit, self.max_limit);
             // Under the lock, so only this release changes `target` now.
-            (self.target.load(Ordering::SeqCst) != target).then(|| {
+            let previous = self.target.load(Ordering::SeqCst);
+            (previous != target).then(|| {
                 self.target.store(target, Ordering::SeqCst);
-                target
+                (previous, target, c.state.rtts())
             })
         };
-        let Some(target) = target else { return };
+        let Some((previous, target, rtts)) = target else {
+            return;
+        };
         // The policy's lock is released: now wake whoever the new limit
         // lets in. Re-check afterwards, so that of two releases racing, the
         // last limit the policy chose is the one that stays applied.
         self.apply(limiter, target);
+        crate::trace::event!("async_guard::limit", DEBUG, "adaptive limit changed";
+            limit = target, previous,
+            no_load_rtt_ms = rtts.0.map_or(-1.0, |s| s * 1e3),
+            recent_rtt_ms = rtts.1.map_or(-1.0, |s| s * 1e3));
+        let _ = (previous, rtts); // (read without `tracing` too)
     }
 
     /// Revises the stride once a window is over, so that samples come
