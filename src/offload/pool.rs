@@ -262,10 +262,11 @@ impl CpuPool {
                 Some(permit) => Some(permit),
                 None => {
                     self.shared().stats.rejected.fetch_add(1, Relaxed);
+                    // Counted before the event: no lock while a subscriber runs.
+                    #[cfg(feature = "tracing")]
+                    let waiting = self.shared().lock().jobs.len();
                     crate::trace::event!("async_guard::offload", WARN, "pool queue full";
-                        pool = %self.shared().name,
-                        // Counted before the event: no lock while a subscriber runs.
-                        waiting = { let n = self.shared().lock().jobs.len(); n });
+                        pool = %self.shared().name, waiting);
                     return Err(Overloaded::new());
                 }
             },
