@@ -21,11 +21,15 @@
 //!
 //! Part 2 does the same in one call, `gather(3, tasks)`, without a limiter.
 //! Part 3 shows what asyncio's semaphore cannot do: shed load when too many
-//! wait. Run with `cargo run --release --example limit` (about 1 s).
+//! wait. Part 4 answers the seed's "set the value according to the system's
+//! capacity": an `AdaptiveLimiter` sets the limit from the latency it
+//! measures, and follows the capacity when it doubles. Run with
+//! `cargo run --release --example limit` (about 4 s).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use async_guard::limit::adaptive::{AdaptiveLimiter, Gradient};
 use async_guard::limit::{Limiter, gather};
 use async_io::Timer;
 
@@ -82,7 +86,62 @@ fn main() -> Result<(), async_guard::Error> {
             println!("{line}");
         }
         let stats = limiter.stats();
-        println!("served {}, shed {}", stats.acquired, stats.rejected);
+        println!("served {}, shed {}\n", stats.acquired, stats.rejected);
+
+        adaptive_demo().await;
         Ok(())
     })
+}
+
+/// A service with `CAPACITY` slots: a call made while `n` calls are inside
+/// takes `SLOT * max(1, n / capacity)`, so beyond its capacity concurrency
+/// only adds latency. 32 callers share an adaptive limiter; the capacity
+/// doubles half-way.
+async fn adaptive_demo() {
+    const SLOT: Duration = Duration::from_millis(20);
+    static CAPACITY: AtomicUsize = AtomicUsize::new(4);
+    static INSIDE: AtomicUsize = AtomicUsize::new(0);
+    println!("== 4. an adaptive limit follows the capacity (4, then 8) ==");
+    let limiter = AdaptiveLimiter::builder()
+        // Re-measure the no-load latency every second (default 10 s), to
+        // follow a change within this short demo.
+        .policy(Gradient::new().probe_interval(Duration::from_secs(1)))
+        .initial_limit(8)
+        .max_limit(64)
+        .build();
+    let start = Instant::now();
+    let run_for = Duration::from_secs(3);
+    let callers = (0..32).map(|_| {
+        let limiter = limiter.clone();
+        async move {
+            while start.elapsed() < run_for {
+                let _ = limiter
+                    .run(async {
+                        let n = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
+                        let capacity = CAPACITY.load(Ordering::SeqCst);
+                        Timer::after(SLOT.mul_f64((n as f64 / capacity as f64).max(1.0))).await;
+                        INSIDE.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await;
+            }
+        }
+    });
+    let report = async {
+        while start.elapsed() < run_for {
+            Timer::after(Duration::from_millis(250)).await;
+            if start.elapsed() >= run_for / 2 && CAPACITY.swap(8, Ordering::SeqCst) == 4 {
+                println!("{:>6.1?} capacity doubles to 8", start.elapsed());
+            }
+            let s = limiter.stats();
+            println!(
+                "{:>6.1?} limit {:>2}  recent RTT {:>6.1?}  no-load RTT {:>6.1?}",
+                start.elapsed(),
+                s.limit,
+                s.recent_rtt.unwrap_or_default(),
+                s.no_load_rtt.unwrap_or_default()
+            );
+        }
+    };
+    futures_lite::future::zip(gather(32, callers), report).await;
+    println!("{:?}", limiter.stats());
 }
