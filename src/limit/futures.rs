@@ -81,6 +81,82 @@ impl fmt::Debug for AcquireTimeout {
     }
 }
 
+/// A permit a [`Holding`] holds while its future runs: told when the
+/// future starts and when it finishes (an adaptive permit counts a run
+/// dropped in between as a loss).
+pub(super) trait Held {
+    /// The future starts, holding the permit.
+    fn started(&mut self) {}
+    /// The future finished: the permit is released right after.
+    fn finished(&mut self) {}
+}
+
+impl Held for Permit {}
+
+pin_project_lite::pin_project! {
+    /// Acquires with `A`, then runs `F` while holding the permit `P`; the
+    /// engine of [`Run`] and of the adaptive limiter's run.
+    pub(super) struct Holding<A, P, F> {
+        acquire: Option<A>,
+        permit: Option<P>,
+        done: bool,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<A, P, F> Holding<A, P, F> {
+    pub(super) fn new(acquire: A, future: F) -> Self {
+        Holding {
+            acquire: Some(acquire),
+            permit: None,
+            done: false,
+            future,
+        }
+    }
+
+    pub(super) fn holds_permit(&self) -> bool {
+        self.permit.is_some()
+    }
+}
+
+impl<A, P, F> Future for Holding<A, P, F>
+where
+    A: Future<Output = Result<P, AcquireError>> + Unpin,
+    P: Held,
+    F: Future,
+{
+    type Output = Result<F::Output, AcquireError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if *this.done {
+            return Poll::Pending; // polled after completion
+        }
+        if let Some(acquire) = this.acquire {
+            let granted = std::task::ready!(Pin::new(acquire).poll(cx));
+            *this.acquire = None;
+            match granted {
+                Ok(mut permit) => {
+                    permit.started();
+                    *this.permit = Some(permit);
+                }
+                Err(e) => {
+                    // Done: the future never runs without a permit.
+                    *this.done = true;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        let out = std::task::ready!(this.future.poll(cx));
+        *this.done = true;
+        if let Some(mut permit) = this.permit.take() {
+            permit.finished(); // released as soon as the work ends
+        }
+        Poll::Ready(Ok(out))
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The future of [`Limiter::run`](super::Limiter::run): acquires one
     /// permit, then runs the future while holding it; the permit goes back
@@ -95,21 +171,15 @@ pin_project_lite::pin_project! {
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Run<F> {
-        acquire: Option<Acquire>,
-        permit: Option<Permit>,
-        done: bool,
         #[pin]
-        future: F,
+        inner: Holding<Acquire, Permit, F>,
     }
 }
 
 impl<F> Run<F> {
     pub(super) fn new(acquire: Acquire, future: F) -> Self {
         Run {
-            acquire: Some(acquire),
-            permit: None,
-            done: false,
-            future,
+            inner: Holding::new(acquire, future),
         }
     }
 }
@@ -118,35 +188,14 @@ impl<F: Future> Future for Run<F> {
     type Output = Result<F::Output, AcquireError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if *this.done {
-            return Poll::Pending; // polled after completion
-        }
-        if let Some(acquire) = this.acquire {
-            match Pin::new(acquire).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => {
-                    *this.acquire = None;
-                    *this.done = true;
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Ready(Ok(permit)) => {
-                    *this.acquire = None;
-                    *this.permit = Some(permit);
-                }
-            }
-        }
-        let out = std::task::ready!(this.future.poll(cx));
-        *this.done = true;
-        this.permit.take(); // released as soon as the work ends
-        Poll::Ready(Ok(out))
+        self.project().inner.poll(cx)
     }
 }
 
 impl<F> fmt::Debug for Run<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
-            .field("holds_permit", &self.permit.is_some())
+            .field("holds_permit", &self.inner.holds_permit())
             .finish_non_exhaustive()
     }
 }

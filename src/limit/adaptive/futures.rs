@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::AdaptivePermit;
+use crate::limit::futures::{Held, Holding};
 use crate::limit::{Acquire, AcquireError, AcquireTimeout};
 
 /// The future of [`AdaptiveLimiter::acquire`](super::AdaptiveLimiter::acquire)
@@ -115,21 +116,30 @@ pin_project_lite::pin_project! {
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct AdaptiveRun<F> {
-        acquire: Option<AdaptiveAcquire>,
-        permit: Option<AdaptivePermit>,
-        done: bool,
         #[pin]
-        future: F,
+        inner: Holding<AdaptiveAcquire, AdaptivePermit, F>,
+    }
+}
+
+impl Held for AdaptivePermit {
+    fn started(&mut self) {
+        // A loss unless the future finishes. (Only a sampled permit is
+        // marked: an unsampled one feeds nothing, and marking it would
+        // cost it an allocation.)
+        if self.is_sampled() {
+            self.failed();
+        }
+    }
+
+    fn finished(&mut self) {
+        self.succeeded();
     }
 }
 
 impl<F> AdaptiveRun<F> {
     pub(super) fn new(acquire: AdaptiveAcquire, future: F) -> Self {
         AdaptiveRun {
-            acquire: Some(acquire),
-            permit: None,
-            done: false,
-            future,
+            inner: Holding::new(acquire, future),
         }
     }
 }
@@ -138,37 +148,14 @@ impl<F: Future> Future for AdaptiveRun<F> {
     type Output = Result<F::Output, AcquireError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if *this.done {
-            return Poll::Pending; // polled after completion
-        }
-        if let Some(acquire) = this.acquire {
-            let granted = std::task::ready!(Pin::new(acquire).poll(cx));
-            *this.acquire = None;
-            match granted {
-                Ok(mut permit) => {
-                    permit.failed(); // until the future finishes
-                    *this.permit = Some(permit);
-                }
-                Err(e) => {
-                    *this.done = true;
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
-        let out = std::task::ready!(this.future.poll(cx));
-        *this.done = true;
-        if let Some(mut permit) = this.permit.take() {
-            permit.succeeded(); // released as soon as the work ends
-        }
-        Poll::Ready(Ok(out))
+        self.project().inner.poll(cx)
     }
 }
 
 impl<F> fmt::Debug for AdaptiveRun<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdaptiveRun")
-            .field("holds_permit", &self.permit.is_some())
+            .field("holds_permit", &self.inner.holds_permit())
             .finish_non_exhaustive()
     }
 }
