@@ -94,7 +94,7 @@ pub(in crate::limit) struct Shared {
     pub(in crate::limit) max_limit: usize,
     /// The limit the policy wants (rounded); applied after the lock is gone.
     target: AtomicUsize,
-    /// One permit in `stride` is sampled (chosen at random at its grant).
+    /// One permit in `stride` is sampled (picked by `draw` at its grant).
     stride: AtomicU32,
     /// The aimed-for time between two samples, in seconds.
     sample_interval: f64,
@@ -251,7 +251,7 @@ impl Shared {
 
     /// Revises the stride once a window is over, so that samples come
     /// about one per `sample_interval`: every permit at low rates, a
-    /// random one in `stride` above `1 / sample_interval` permits a second.
+    /// one in `stride` above `1 / sample_interval` permits a second.
     fn resample(&self, window: &mut Window, sample: &Sample) {
         let started = *window.started.get_or_insert(sample.granted);
         window.permits += u64::from(sample.stride);

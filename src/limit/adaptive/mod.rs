@@ -109,14 +109,15 @@
 //! # Cost
 //!
 //! An adaptive permit is a fixed [`Permit`](super::Permit) (one reference
-//! count, no extra atomic write) plus a random draw at its grant that picks
-//! it for *sampling* or not. A sampled permit reads the clock at the grant
+//! count, no extra atomic write) plus a draw at its grant (an addition to
+//! a per-thread Weyl sequence, evenly spread whatever the caller's rhythm)
+//! that picks it for *sampling* or not. A sampled permit reads the clock at the grant
 //! and at the release and runs the policy (a short mutex section, taken
 //! with `try_lock` for a success: when two releases race, one sample is
 //! skipped rather than one release waiting, see
 //! [`AdaptiveStats::skipped`]); a [`Limiter::set_limit`] follows only when
 //! the rounded limit changes. That costs several times a whole uncontended
-//! acquire and release, so at high rates only a random subset is sampled:
+//! acquire and release, so at high rates only a subset is sampled:
 //! about one sample per
 //! [`sample_interval`](AdaptiveLimiterBuilder::sample_interval) (50 µs), i.e.
 //! every permit below 20,000 permits a second, at least one in 256 above.
@@ -127,15 +128,16 @@
 //!
 //! - `min_limit` is at least 1; `max_limit` below `min_limit` is raised to
 //!   it; the initial limit is clamped into `[min_limit, max_limit]`.
-//! - A weighted request heavier than the *current* limit fails with
-//!   [`AcquireError::TooMany`], as with a fixed limiter, and so does a
-//!   queued one when the limit shrinks below its weight: keep weights at
-//!   or below `min_limit`.
+//! - A weighted request heavier than the *current* limit waits (FIFO, and
+//!   everyone behind it) until the policy raises the limit, as with a fixed
+//!   limiter whose limit shrinks; one heavier than `max_limit` can never
+//!   be granted and fails at once with [`AcquireError::TooMany`]. Keep
+//!   weights at or below `min_limit`, or a heavy request can wait for long.
 //! - An empty permit (`acquire_many(0)`) is not sampled; nor is a permit
 //!   marked [`ignore`](AdaptivePermit::ignore).
-//! - At high rates the policy sees a random subset of the permits, losses
-//!   included: a loss on a permit that was not sampled is not counted
-//!   (losses under overload come in numbers, and the subset is uniform).
+//! - At high rates the policy sees an evenly spread subset of the
+//!   permits, losses included: a loss on a permit that was not sampled is
+//!   not counted (losses under overload come in numbers).
 //!   `sample_interval(Duration::ZERO)` samples every permit.
 //! - After [`close`](AdaptiveLimiter::close), held permits still return
 //!   and are still sampled.
@@ -324,10 +326,10 @@ impl AdaptiveLimiterBuilder {
     /// How sparsely permits are sampled at high rates: the limiter aims for
     /// about one sample per `interval` on average (default 50 µs). Below
     /// `1 / interval` permits a second (20,000 by default) every permit is
-    /// sampled; above, a random one in `rate * interval`, and at least one
+    /// sampled; above, one in `rate * interval`, and at least one
     /// in 256 (see [`AdaptiveStats::sample_one_in`]). A sample costs two
     /// clock readings and the policy's arithmetic, more than a whole
-    /// uncontended acquire and release; a uniform random subset gives
+    /// uncontended acquire and release; an evenly spread subset gives
     /// unbiased estimates of the round-trip times and the loss rate. The rate is
     /// measured over 10 ms windows; after a sudden drop in rate the next
     /// sample comes within about 256 permits. `Duration::ZERO` samples every

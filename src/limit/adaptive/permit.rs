@@ -12,7 +12,7 @@ use crate::rt::clock;
 /// sample when dropped (the time since the grant, and the outcome).
 ///
 /// Below about `1 / sample_interval` permits a second (20,000 by default)
-/// every permit is sampled; above, a random one in
+/// every permit is sampled; above, one in
 /// [`sample_one_in`](super::AdaptiveStats::sample_one_in) (see
 /// [`sample_interval`](super::AdaptiveLimiterBuilder::sample_interval)).
 /// Success by default; [`failed`](AdaptivePermit::failed) marks a loss,
@@ -58,7 +58,7 @@ struct Noted {
 
 impl AdaptivePermit {
     /// Wraps a permit of an adaptive limiter, picking it for sampling or
-    /// not. An unsampled permit costs a random draw and nothing more.
+    /// not. An unsampled permit costs a draw (an addition) and nothing more.
     #[inline]
     pub(super) fn new(permit: Permit) -> Self {
         let stride = match permit.limiter().adaptive.as_deref() {
