@@ -29,10 +29,11 @@ pub const PERMITS: usize = 8;
 /// Polls a future that must be ready at once (no executor in the loop).
 ///
 /// Always inlined, so that the future is built in place as it is in an
-/// `async` block: whether the compiler happened to inline this helper
-/// decided, before, whether the future was copied into it (a copy of
-/// freshly written fields costs a store-forwarding stall, ~15 ns here),
-/// which measured the harness rather than the limiter.
+/// `async` block: before, whether the compiler happened to inline this
+/// helper decided whether the future was copied into it (a copy of freshly
+/// written fields stalls on store forwarding; `perf annotate` showed it as
+/// the hottest instruction), so a contender's time depended on the
+/// harness's inlining rather than on its own code.
 #[inline(always)]
 pub fn now<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
