@@ -147,7 +147,13 @@ impl<F: Future> Future for AdaptiveRun<F> {
             *this.acquire = None;
             match granted {
                 Ok(mut permit) => {
-                    permit.failed(); // until the future finishes
+                    // A loss until the future finishes. Only a sampled
+                    // permit's mark feeds anything: marking an unsampled
+                    // one would box it (and split it) for nothing, on
+                    // every run at the rates where sampling is sparse.
+                    if permit.is_sampled() {
+                        permit.failed();
+                    }
                     *this.permit = Some(permit);
                 }
                 Err(e) => {
