@@ -1138,4 +1138,47 @@ mod review {
             assert_eq!(l.stats().limiter.in_use, 0);
         });
     }
+
+    /// Cancellation at every poll of a heavy head that a loss leaves above
+    /// the limit (2 permits, limit 2 -> 1): granted alone once the held
+    /// permits are back, or dropped at any point (queued, or granted and
+    /// not collected: its permits pay the debt and go to the next waiter).
+    /// Before the run-alone fix the head was never granted (a lost wake-up).
+    #[test]
+    fn torture_a_head_granted_alone_above_the_limit() {
+        use support::{Outcome, Torture};
+        type State = (
+            AdaptiveLimiter,
+            Option<std::thread::JoinHandle<()>>,
+            Option<std::thread::JoinHandle<bool>>,
+        );
+        let report = Torture::new("adaptive::acquire_many above the limit").run(
+            || {
+                let l = moving(2, 4);
+                let mut held = l.try_acquire_many(2).unwrap();
+                held.failed(); // its release shrinks the limit to 1
+                let holder = std::thread::spawn(move || {
+                    std::thread::sleep(3 * MS);
+                    drop(held);
+                });
+                let l2 = l.clone();
+                let behind = std::thread::spawn(move || {
+                    std::thread::sleep(MS);
+                    future::block_on(l2.acquire_timeout(BOUND)).is_ok()
+                });
+                let fut = l.acquire_many(2);
+                let state: State = (l, Some(holder), Some(behind));
+                (state, fut)
+            },
+            |(l, holder, behind), outcome| {
+                if let Outcome::Completed(_, out) = outcome {
+                    assert_eq!(out.unwrap().weight(), 2);
+                }
+                holder.take().unwrap().join().unwrap();
+                assert!(behind.take().unwrap().join().unwrap(), "a permit was lost");
+                assert_quiet(l);
+            },
+        );
+        assert!(report.dropped_pending >= 1, "{report:?}");
+    }
 }
