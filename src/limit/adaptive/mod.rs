@@ -419,7 +419,8 @@ impl AdaptiveLimiter {
     }
 
     /// Waits for `weight` permits (FIFO, as [`Limiter::acquire_many`]): a
-    /// weight above the current limit waits for the policy to raise it; a
+    /// weight above the current limit waits until the policy raises it, or
+    /// runs alone once nothing else is in use; a
     /// weight above `max_limit`, which can never be granted, fails at once
     /// with [`AcquireError::TooMany`].
     ///
