@@ -819,3 +819,424 @@ proptest! {
         prop_assert_eq!(l.available(), s.limit);
     }
 }
+
+// ------------------------------------------------ adversarial review --
+//
+// Tests written by a review of the sampling and lock plumbing: each bit a
+// bug (named in its doc) or pins down a promise that is easy to break.
+
+mod review {
+    use super::*;
+    use async_guard::limit::adaptive::AdaptivePermit;
+    use async_guard::limit::{AcquireError, Limiter};
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// Runs `f` on a thread of its own and fails (instead of hanging) if it
+    /// does not finish within a minute: a deadlock is a failure.
+    fn watchdog(f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the test body panicked or deadlocked");
+    }
+
+    /// A limiter whose every permit is sampled and whose limit moves on
+    /// every loss (AIMD), so that releases apply new limits.
+    fn moving(initial: usize, max: usize) -> AdaptiveLimiter {
+        AdaptiveLimiter::builder()
+            .policy(Aimd::new())
+            .initial_limit(initial)
+            .min_limit(1)
+            .max_limit(max)
+            .sample_interval(Duration::ZERO)
+            .build()
+    }
+
+    /// The applied limit is the policy's, rounded, and every permit is home.
+    fn assert_quiet(l: &AdaptiveLimiter) {
+        let s = l.stats();
+        assert_eq!((s.limiter.in_use, s.limiter.waiting), (0, 0), "{s:?}");
+        assert_eq!(s.limit, s.estimated_limit.round() as usize, "{s:?}");
+        if !s.limiter.closed {
+            assert_eq!(l.available(), s.limit, "{s:?}");
+        }
+    }
+
+    /// Bug: every thread's sampling draws started from the same point of
+    /// the same sequence (0, then multiples of the golden ratio), so a
+    /// thread's first draw was always 0.618: once the stride was above 1, a
+    /// permit taken by a thread that takes few permits (a thread per
+    /// request, a short-lived blocking thread) was never sampled, the
+    /// stride (revised only by samples) stayed up, and the policy went
+    /// blind for good. Before the fix: 0 samples out of 3000 permits.
+    #[test]
+    fn threads_taking_one_permit_each_are_still_sampled_after_a_burst() {
+        watchdog(|| {
+            let l = pinned(8);
+            let t0 = std::time::Instant::now();
+            while l.stats().sample_one_in == 1 {
+                assert!(t0.elapsed() < 30 * BOUND, "the stride never rose");
+                churn(&l, 100);
+            }
+            let before = l.stats();
+            for _ in 0..3000 {
+                let l = l.clone();
+                std::thread::spawn(move || drop(l.try_acquire().unwrap()))
+                    .join()
+                    .unwrap();
+            }
+            let after = l.stats();
+            assert!(
+                after.samples + after.skipped > before.samples + before.skipped,
+                "3000 permits from fresh threads, none sampled: {before:?} -> {after:?}"
+            );
+        });
+    }
+
+    /// Bug: a queued request heavier than the *current* limit (but within
+    /// `max_limit`) blocked the queue (FIFO) until the limit grew; the limit
+    /// only moves on samples, and once the permits in use drained none came:
+    /// the limiter stalled for good. With the default Gradient, the first
+    /// sample starts a probe at `min_limit` (1), so any `acquire_many(2)`
+    /// queued then froze every caller. Before the fix: the heavy acquire
+    /// timed out after 60 s of (virtual) idle time.
+    #[test]
+    fn a_head_heavier_than_a_shrunk_limit_does_not_stall_the_limiter() {
+        on_clock(|| async {
+            let l = AdaptiveLimiter::builder()
+                .policy(Gradient::new())
+                .initial_limit(4)
+                .min_limit(1)
+                .max_limit(100)
+                .build();
+            let a = l.try_acquire().unwrap();
+            let b = l.try_acquire().unwrap();
+            sleep(MS).await;
+            drop(a); // the first sample starts a probe at min_limit
+            assert_eq!(l.stats().limit, 1);
+            let mut heavy = Box::pin(l.acquire_many_timeout(2, 60 * BOUND));
+            assert!(future::poll_once(&mut heavy).await.is_none());
+            let mut light = Box::pin(l.acquire_timeout(60 * BOUND));
+            assert!(future::poll_once(&mut light).await.is_none());
+            sleep(MS).await;
+            drop(b); // granted before the probe: no change; nothing in use now
+            let heavy = heavy.await.expect("the heavy head stalled the limiter");
+            assert_eq!(heavy.weight(), 2);
+            assert!(future::poll_once(&mut light).await.is_none(), "runs alone");
+            sleep(MS).await;
+            drop(heavy);
+            drop(
+                light
+                    .await
+                    .expect("the waiter behind the heavy head stalled"),
+            );
+            let s = l.stats();
+            assert_eq!((s.limiter.in_use, s.limiter.waiting), (0, 0), "{s:?}");
+            assert_eq!(l.available(), s.limit, "{s:?}");
+        });
+    }
+
+    /// The same with AIMD: losses shrink the limit under a queued heavy
+    /// head; it is served once nothing else is in use, then the rest.
+    #[test]
+    fn a_head_heavier_than_the_limit_runs_alone_once_the_limiter_is_idle() {
+        watchdog(|| {
+            runtimes::all(heavy_head_runs_alone);
+        });
+    }
+
+    async fn heavy_head_runs_alone() {
+        {
+            let l = moving(4, 8);
+            let mut held: Vec<_> = (0..4).map(|_| l.try_acquire().unwrap()).collect();
+            let mut heavy = Box::pin(l.acquire_many(4));
+            assert!(future::poll_once(&mut heavy).await.is_none());
+            let mut light = Box::pin(l.acquire());
+            assert!(future::poll_once(&mut light).await.is_none());
+            for p in &mut held {
+                p.failed();
+            }
+            held.clear();
+            assert!(l.stats().limit < 4, "{:?}", l.stats());
+            let heavy = heavy.await.unwrap();
+            assert_eq!(l.stats().limiter.in_use, 4);
+            assert!(future::poll_once(&mut light).await.is_none());
+            drop(heavy);
+            drop(light.await.unwrap());
+            assert_quiet(&l);
+        }
+    }
+
+    /// Bug: `max_limit` above `Limiter::MAX_PERMITS` was kept as is, so a
+    /// weight between the two passed the "can never be granted" check and
+    /// waited forever (`try_acquire_many` said `NoneFree`), and the policy's
+    /// target (`usize::MAX`) differed for good from the applied limit.
+    #[test]
+    fn bounds_above_max_permits_are_clamped_to_it() {
+        runtimes::all(|| async {
+            let l = AdaptiveLimiter::builder()
+                .initial_limit(usize::MAX)
+                .max_limit(usize::MAX)
+                .build();
+            let s = l.stats();
+            assert_eq!(s.max_limit, Limiter::MAX_PERMITS, "{s:?}");
+            assert_eq!(s.limit, Limiter::MAX_PERMITS, "{s:?}");
+            assert_eq!(s.estimated_limit, Limiter::MAX_PERMITS as f64, "{s:?}");
+            let w = Limiter::MAX_PERMITS + 1;
+            let too_many = |e: AcquireError| matches!(e, AcquireError::TooMany { requested, .. } if requested == w);
+            assert!(too_many(l.try_acquire_many(w).unwrap_err()));
+            let first = future::poll_once(l.acquire_many(w)).await;
+            assert!(too_many(first.expect("waits for ever").unwrap_err()));
+            drop(l.acquire_many(3).await.unwrap());
+        });
+    }
+
+    /// A waker whose wake or drop releases a (sampled, failed) permit of
+    /// the same limiter: the release feeds the policy and applies a new
+    /// limit, re-entering both locks. Nothing may hold a lock then: every
+    /// path that wakes or drops a waiter's waker is taken (a grant, a
+    /// replaced waker, a dropped waiter, close). A deadlock fails the
+    /// watchdog; `std`'s mutex would panic or hang on re-entry.
+    #[test]
+    fn wakers_that_release_permits_of_the_same_limiter_reenter_no_lock() {
+        struct Dropper(Mutex<Option<AdaptivePermit>>);
+        impl Wake for Dropper {
+            fn wake(self: Arc<Self>) {
+                let p = self.0.lock().unwrap().take();
+                drop(p);
+            }
+        }
+        fn holding(p: AdaptivePermit) -> Waker {
+            Waker::from(Arc::new(Dropper(Mutex::new(Some(p)))))
+        }
+        fn poll(
+            f: &mut AdaptiveAcquireFut,
+            w: &Waker,
+        ) -> Poll<Result<AdaptivePermit, AcquireError>> {
+            Pin::new(f).poll(&mut Context::from_waker(w))
+        }
+        type AdaptiveAcquireFut = async_guard::limit::adaptive::AdaptiveAcquire;
+        use std::future::Future;
+        use std::pin::Pin;
+
+        watchdog(|| {
+            let l = moving(6, 6);
+            let mut held: Vec<_> = (0..6).map(|_| l.try_acquire().unwrap()).collect();
+            for p in &mut held[1..] {
+                p.failed();
+            }
+            let mut spare = held.split_off(1);
+            let first = held.pop().unwrap();
+            // A queued waiter whose waker holds a failed permit.
+            let mut w1 = l.acquire();
+            assert!(poll(&mut w1, &holding(spare.pop().unwrap())).is_pending());
+            // Replaced waker: the old one is dropped (its permit released,
+            // a loss, a new limit applied) after the poll unlocked.
+            assert!(poll(&mut w1, &holding(spare.pop().unwrap())).is_pending());
+            // A dropped waiter: its waker is dropped after the unlock.
+            let mut w2 = l.acquire_many(2);
+            if poll(&mut w2, &holding(spare.pop().unwrap())).is_pending() {
+                drop(w2);
+            }
+            // A grant: the success frees a permit, the waker is woken.
+            drop(first);
+            if let Poll::Ready(Ok(p)) = poll(&mut w1, &holding(spare.pop().unwrap())) {
+                drop(p);
+            }
+            // Close: a queued waiter's waker is woken.
+            let blockers: Vec<_> = std::iter::from_fn(|| l.try_acquire().ok()).collect();
+            let mut w3 = l.acquire();
+            assert!(poll(&mut w3, &holding(spare.pop().unwrap())).is_pending());
+            assert!(l.close());
+            drop(blockers);
+            drop((w1, w3));
+            assert!(spare.is_empty());
+            let s = l.stats();
+            assert!(s.failures >= 4, "{s:?}");
+            assert_quiet(&l);
+        });
+    }
+
+    /// Two releases applying limits race (`apply` after the policy's lock
+    /// is gone): once all is quiet, the applied limit is the policy's last
+    /// one, whatever the interleaving. 4 threads, losses every few permits.
+    #[test]
+    fn racing_releases_leave_the_policys_limit_applied() {
+        watchdog(|| {
+            for round in 0..20 {
+                let l = moving(8, 64);
+                let threads: Vec<_> = (0..4)
+                    .map(|t| {
+                        let l = l.clone();
+                        std::thread::spawn(move || {
+                            for i in 0..2000usize {
+                                let mut p = future::block_on(l.acquire()).unwrap();
+                                if (i + t) % 5 == 0 {
+                                    p.failed();
+                                }
+                                if i % 64 == 0 {
+                                    std::thread::yield_now();
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                threads.into_iter().for_each(|t| t.join().unwrap());
+                let s = l.stats();
+                assert!(s.failures > 0, "round {round}: {s:?}");
+                assert_quiet(&l);
+            }
+        });
+    }
+
+    /// After `close`, held sampled permits still come back and feed the
+    /// policy; the counters add up.
+    #[test]
+    fn sampled_permits_released_after_close_are_counted() {
+        runtimes::all(|| async {
+            let l = moving(3, 8);
+            let mut held: Vec<_> = (0..3).map(|_| l.try_acquire().unwrap()).collect();
+            let mut waiter = Box::pin(l.acquire());
+            assert!(future::poll_once(&mut waiter).await.is_none());
+            assert!(l.close());
+            assert!(waiter.await.unwrap_err().is_closed());
+            held[0].failed();
+            held[1].ignore();
+            held.clear();
+            let s = l.stats();
+            assert_eq!((s.samples, s.failures), (2, 1), "{s:?}");
+            assert!(s.limiter.closed && l.available() == 0, "{s:?}");
+            assert_quiet(&l);
+        });
+    }
+
+    /// A sample interval of `Duration::MAX` samples one permit in 256 once
+    /// a window is over (the sparsest), and the limiter still works.
+    #[test]
+    fn a_huge_sample_interval_samples_one_in_256() {
+        on_clock(|| async {
+            let l = AdaptiveLimiter::builder()
+                .initial_limit(8)
+                .sample_interval(Duration::MAX)
+                .build();
+            for _ in 0..100 {
+                churn(&l, 1);
+                sleep(MS).await;
+            }
+            let s = l.stats();
+            assert_eq!(s.sample_one_in, 256, "{s:?}");
+            let before = s.samples;
+            churn(&l, 2560);
+            let got = l.stats().samples - before;
+            assert!(
+                (5..=20).contains(&got),
+                "{got} samples of 2560: {:?}",
+                l.stats()
+            );
+            assert_eq!(l.stats().limiter.in_use, 0);
+        });
+    }
+
+    /// Cancellation at every poll of a heavy head that a loss leaves above
+    /// the limit (2 permits, limit 2 -> 1): granted alone once the held
+    /// permits are back, or dropped at any point (queued, or granted and
+    /// not collected: its permits pay the debt and go to the next waiter).
+    /// Before the run-alone fix the head was never granted (a lost wake-up).
+    #[test]
+    fn torture_a_head_granted_alone_above_the_limit() {
+        use support::{Outcome, Torture};
+        type State = (
+            AdaptiveLimiter,
+            Option<std::thread::JoinHandle<()>>,
+            Option<std::thread::JoinHandle<bool>>,
+        );
+        let report = Torture::new("adaptive::acquire_many above the limit").run(
+            || {
+                let l = moving(2, 4);
+                let mut held = l.try_acquire_many(2).unwrap();
+                held.failed(); // its release shrinks the limit to 1
+                let holder = std::thread::spawn(move || {
+                    std::thread::sleep(3 * MS);
+                    drop(held);
+                });
+                let l2 = l.clone();
+                let behind = std::thread::spawn(move || {
+                    std::thread::sleep(MS);
+                    future::block_on(l2.acquire_timeout(BOUND)).is_ok()
+                });
+                let fut = l.acquire_many(2);
+                let state: State = (l, Some(holder), Some(behind));
+                (state, fut)
+            },
+            |(l, holder, behind), outcome| {
+                if let Outcome::Completed(_, out) = outcome {
+                    assert_eq!(out.unwrap().weight(), 2);
+                }
+                holder.take().unwrap().join().unwrap();
+                assert!(behind.take().unwrap().join().unwrap(), "a permit was lost");
+                assert_quiet(l);
+            },
+        );
+        assert!(report.dropped_pending >= 1, "{report:?}");
+    }
+
+    /// Polls every queued waiter once, in queue order, collecting grants.
+    async fn collect(
+        waiting: &mut Vec<async_guard::limit::adaptive::AdaptiveAcquire>,
+        held: &mut Vec<AdaptivePermit>,
+    ) {
+        let mut still = Vec::new();
+        for mut f in waiting.drain(..) {
+            match future::poll_once(&mut f).await {
+                Some(Ok(p)) => held.push(p),
+                Some(Err(e)) => panic!("a waiter failed: {e:?}"),
+                None => still.push(f),
+            }
+        }
+        *waiting = still;
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Weighted waiters (up to 4 of a limit that losses move between
+        /// 1 and 6), releases marked lost or not: permits are conserved, and
+        /// once nothing is held nobody is left waiting (the liveness the
+        /// run-alone rule gives; before it a heavy head could stall).
+        #[test]
+        fn weighted_waiters_under_a_moving_limit_never_stall_or_leak(
+            ops in proptest::collection::vec((0usize..5, any::<u8>()), 1..150),
+        ) {
+            future::block_on(async {
+                let l = moving(3, 6);
+                let mut held: Vec<AdaptivePermit> = Vec::new();
+                let mut waiting = Vec::new();
+                for (w, r) in ops {
+                    match r % 3 {
+                        0 => waiting.push(l.acquire_many(w)),
+                        1 if !held.is_empty() => {
+                            let mut p = held.swap_remove(usize::from(r) % held.len());
+                            if r & 8 != 0 {
+                                p.failed();
+                            }
+                            drop(p);
+                        }
+                        _ => {}
+                    }
+                    collect(&mut waiting, &mut held).await;
+                    let s = l.stats();
+                    let sum: usize = held.iter().map(|p| p.weight()).sum();
+                    assert_eq!(s.limiter.in_use, sum, "{s:?}");
+                    assert!(!held.is_empty() || waiting.is_empty(), "stalled: {s:?}");
+                }
+                drop(waiting);
+                held.clear();
+                assert_quiet(&l);
+            });
+        }
+    }
+}

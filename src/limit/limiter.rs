@@ -97,6 +97,9 @@ struct State {
     queue: Queue,
     /// Acquisitions granted under the lock (the rest: `acquired_fast`).
     acquired: u64,
+    /// An adaptive limiter's: a head heavier than the limit is served once
+    /// nothing is in use, running alone (see [`State::fits`]).
+    run_alone: bool,
     rejected: u64,
     timed_out: u64,
 }
@@ -136,15 +139,36 @@ impl State {
             let Some(node) = self.queue.node(key) else {
                 break;
             };
-            if node.weight > self.reserved {
+            if !self.fits(node.weight) {
                 break;
             }
             // Uncounted again if the waiter is dropped before collecting:
             // the grant is then handed on, and counted once, there.
-            self.reserved -= node.weight;
+            self.take(node.weight);
             self.acquired += 1;
             wakers.push(self.queue.remove(key, Outcome::GRANTED));
         }
+    }
+
+    /// Whether a grant of `weight` fits now (after `lockdown`): the reserve
+    /// covers it, or, for an adaptive limiter, nothing at all is in use
+    /// (`reserved == limit`, no debt) and it is heavier than the limit. An
+    /// adaptive limit moves only on samples, which stop once the permits in
+    /// use drain behind a head that does not fit (FIFO): without running
+    /// it alone, a head heavier than a shrunk limit (e.g. Gradient's probe
+    /// at `min_limit`) would stall the limiter for good.
+    fn fits(&self, weight: usize) -> bool {
+        weight <= self.reserved
+            || (self.run_alone && self.limit > 0 && self.debt == 0 && self.reserved == self.limit)
+    }
+
+    /// Grants `weight` permits that [`fits`](Self::fits): from the reserve,
+    /// and what exceeds it as debt (running alone above the limit), paid
+    /// off as they come back. Keeps `debt > 0` implying `reserved == 0`.
+    fn take(&mut self, weight: usize) {
+        let from = weight.min(self.reserved);
+        self.reserved -= from;
+        self.debt += weight - from;
     }
 
     /// Permits come back to the books (after `lockdown`): they pay off the
@@ -354,9 +378,9 @@ impl Inner {
                 Ok(true)
             } else {
                 self.lockdown(&mut state);
-                let result = if state.queue.len() == 0 && state.reserved >= weight {
+                let result = if state.queue.len() == 0 && state.fits(weight) {
                     // `reserved > 0` implies no debt: we are the head.
-                    state.reserved -= weight;
+                    state.take(weight);
                     state.acquired += 1;
                     Ok(true)
                 } else if let Some(waker) = waker {
@@ -457,6 +481,7 @@ impl LimiterBuilder {
                     closed: false,
                     queue: Queue::default(),
                     acquired: 0,
+                    run_alone: adaptive.is_some(),
                     rejected: 0,
                     timed_out: 0,
                 }),

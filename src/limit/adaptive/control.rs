@@ -20,8 +20,28 @@ pub(super) const MAX_STRIDE: u32 = 256;
 const WINDOW: Duration = Duration::from_millis(10);
 
 thread_local! {
-    /// The last of this thread's sampling draws.
+    /// The last of this thread's sampling draws; 0 until its first draw,
+    /// which seeds it (see [`seed`]).
     static DRAW: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Where the next thread's draws start: itself a Weyl sequence (of
+/// another irrational, `sqrt(2) - 1`), so that the first draws of
+/// successive threads are spread evenly too. Without it every thread
+/// started at the same point of the same sequence (its first draw was
+/// always 0.618): a thread taking one permit, or a few, was never sampled
+/// once the stride was above 1, and a pool's threads drew in lockstep.
+/// (`std`'s atomic: loom's cannot be a `static`; this is no protocol.)
+static SEED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A fresh thread's starting point (called once per thread, or again
+/// after 2^32 draws, when the sequence passes 0).
+#[cold]
+#[inline(never)]
+fn seed() -> u32 {
+    const STEP: u32 = 0x6A09_E667; // 2^32 * (sqrt(2) - 1)
+    SEED.fetch_add(STEP, std::sync::atomic::Ordering::Relaxed)
+        .wrapping_add(STEP)
 }
 
 /// The next sampling draw of this thread: a Weyl sequence (multiples of
@@ -35,7 +55,11 @@ thread_local! {
 fn draw() -> u32 {
     const GOLDEN: u32 = 0x9E37_79B9; // 2^32 / golden ratio
     DRAW.with(|d| {
-        let x = d.get().wrapping_add(GOLDEN);
+        let mut x = d.get();
+        if x == 0 {
+            x = seed();
+        }
+        let x = x.wrapping_add(GOLDEN);
         d.set(x);
         x
     })
@@ -135,13 +159,19 @@ fn from_nanos(n: u64) -> Option<Duration> {
 }
 
 impl Shared {
-    /// `min <= initial <= max` (the builder clamps them).
+    /// `min <= initial <= max` (the builder clamps them); all three are
+    /// clamped to [`Limiter::MAX_PERMITS`](crate::limit::Limiter::MAX_PERMITS)
+    /// here, the most the fixed limiter can apply: above it the policy's
+    /// target would never be the applied limit, and a weight between the
+    /// two would pass `admit`'s ceiling and wait for ever.
     pub(super) fn new(
         policy: Policy,
         initial: usize,
         (min, max): (usize, usize),
         sample_interval: Duration,
     ) -> Self {
+        let most = crate::limit::Limiter::MAX_PERMITS;
+        let (min, max, initial) = (min.min(most), max.min(most), initial.min(most));
         let state = match policy {
             Policy::Gradient(g) => State::Gradient(gradient::GradientState::new(g)),
             Policy::Aimd(a) => State::Aimd(aimd::AimdState::new(a)),

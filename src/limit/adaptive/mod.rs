@@ -129,10 +129,16 @@
 //! - `min_limit` is at least 1; `max_limit` below `min_limit` is raised to
 //!   it; the initial limit is clamped into `[min_limit, max_limit]`.
 //! - A weighted request heavier than the *current* limit waits (FIFO, and
-//!   everyone behind it) until the policy raises the limit, as with a fixed
-//!   limiter whose limit shrinks; one heavier than `max_limit` can never
-//!   be granted and fails at once with [`AcquireError::TooMany`]. Keep
-//!   weights at or below `min_limit`, or a heavy request can wait for long.
+//!   everyone behind it) until the policy raises the limit, or until
+//!   nothing else is in use: then it runs alone, above the limit (the
+//!   limit moves only on samples, which stop once the permits in use drain
+//!   behind it, so waiting for the policy alone could stall the limiter for
+//!   good, e.g. behind Gradient's probe at `min_limit`). `try_acquire_many`
+//!   never does that: it takes only what fits the limit. One heavier than
+//!   `max_limit` can never be granted and fails at once with
+//!   [`AcquireError::TooMany`]. Keep weights at or below `min_limit`.
+//! - `min_limit`, `max_limit` and the initial limit are clamped to
+//!   [`Limiter::MAX_PERMITS`].
 //! - An empty permit (`acquire_many(0)`) is not sampled; nor is a permit
 //!   marked [`ignore`](AdaptivePermit::ignore).
 //! - At high rates the policy sees an evenly spread subset of the
@@ -421,9 +427,10 @@ impl AdaptiveLimiter {
     }
 
     /// Waits for `weight` permits (FIFO, as [`Limiter::acquire_many`]): a
-    /// weight above the current limit waits for the policy to raise it; a
-    /// weight above `max_limit`, which can never be granted, fails at once
-    /// with [`AcquireError::TooMany`].
+    /// weight above the current limit waits until the policy raises it, or
+    /// runs alone once nothing else is in use; a weight above `max_limit`,
+    /// which can never be granted, fails at once with
+    /// [`AcquireError::TooMany`].
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
