@@ -532,6 +532,30 @@ fn a_high_rate_is_sampled_sparsely_and_a_low_rate_fully_again() {
 }
 
 #[test]
+fn a_lower_limit_lowers_the_stride_at_once() {
+    on_clock(|| async {
+        let l = adaptive(Aimd::new().backoff(0.5), 200);
+        for _ in 0..3000 {
+            churn(&l, 100);
+            sleep(Duration::from_micros(10)).await;
+        }
+        assert_eq!(l.stats().sample_one_in, 256, "{:?}", l.stats());
+        // A loss halves the limit (200 -> 100): the permit rate drops with
+        // it, and so does the stride, before any new window.
+        let mut lost = loop {
+            let p = l.try_acquire().unwrap();
+            if p.is_sampled() {
+                break p;
+            }
+        };
+        lost.failed();
+        drop(lost);
+        let s = l.stats();
+        assert_eq!((s.limit, s.sample_one_in), (100, 128), "{s:?}");
+    });
+}
+
+#[test]
 fn a_zero_sample_interval_samples_every_permit() {
     let l = AdaptiveLimiter::builder()
         .initial_limit(8)

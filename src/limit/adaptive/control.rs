@@ -262,6 +262,9 @@ impl Shared {
             let previous = self.target.load(Ordering::SeqCst);
             (previous != target).then(|| {
                 self.target.store(target, Ordering::SeqCst);
+                if target < previous {
+                    self.thin_out(previous, target);
+                }
                 (previous, target, c.state.rtts())
             })
         };
@@ -300,6 +303,20 @@ impl Shared {
             started: Some(sample.released),
             permits: 0,
         };
+    }
+
+    /// A lower limit lowers the rate of permits in proportion (at the same
+    /// round-trip time, by Little's law): lower the stride with it at once,
+    /// rather than after the next window. Without this, Gradient's probe
+    /// at `min_limit` would wait about `stride` permits for its samples
+    /// (e.g. 256 round-trips at a limit of 1) instead of a few.
+    fn thin_out(&self, previous: usize, target: usize) {
+        let stride = self.stride.load(Ordering::Relaxed);
+        let scaled = (u128::from(stride) * target as u128 / previous.max(1) as u128).max(1);
+        let scaled = u32::try_from(scaled).unwrap_or(MAX_STRIDE);
+        if scaled < stride {
+            self.stride.store(scaled, Ordering::Relaxed);
+        }
     }
 
     fn apply(&self, limiter: &Inner, mut target: usize) {
