@@ -82,6 +82,7 @@ label() { case $1 in auto*) echo "$1" ;; *) echo "fixed_$1" ;; esac; }
 file() { echo "$out/$1-$(label "$2" | tr ':' '_').txt"; }
 
 uptime_before=$(uptime)
+rounds_load=""
 configs=($FIXED $POLICIES)
 n=${#configs[@]}
 for ((r = 0; r < REPEATS; r++)); do
@@ -93,6 +94,7 @@ for ((r = 0; r < REPEATS; r++)); do
             --limit "$c" --mix "$MIX" --max-waiting "$MAX_WAITING" --deadline "$DEADLINE" \
             --warm-up "$WARM_UP" >"$(file "$r" "$c")" 2>&1 || true
     done
+    rounds_load+="round $((r + 1)): $(uptime | sed 's/.*load average: //'); "
 done
 uptime_after=$(uptime)
 
@@ -134,6 +136,8 @@ echo
 echo "uptime before: $uptime_before"
 echo
 echo "uptime after: $uptime_after"
+echo
+echo "load averages (1, 5, 15 min) at the end of each round: $rounds_load"
 echo
 awk -v policies="$POLICIES" -v tie="$TIE" -v rounds="$REPEATS" '
 function ms(x) { return sprintf("%.0f ms", x) }
