@@ -401,3 +401,94 @@ mod bad_input {
         assert!(v.iter().any(|v| v.contains("Normal")), "{v:?}");
     }
 }
+
+/// The per-phase figures of `--capacity-shift` runs (the adaptive-limit
+/// sweep reads them): windows, warm-up, drain and convergence.
+mod phases {
+    use std::time::{Duration, Instant};
+
+    use super::client::{Answer, Behaviour, Session};
+    use super::report::{ClientEnd, Report};
+    use super::run::Options;
+
+    const S: Duration = Duration::from_secs(1);
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A report of sessions that ended at `ends` (after `t0`), served with
+    /// 100 ms latency, and of a limit sampled every 250 ms from `limits`.
+    fn report(t0: Instant, ends: &[Duration], limits: &[usize]) -> Report {
+        let sessions = ends
+            .iter()
+            .map(|&at| Session {
+                behaviour: Behaviour::Normal,
+                answer: Answer::Final,
+                latency: 100 * MS,
+                ended: t0 + at,
+            })
+            .collect();
+        let mut r = Report::collect(
+            &Options::default(),
+            None,
+            Some(ClientEnd {
+                sessions,
+                load_time: 12 * S, // with the drain after the 10 s of load
+            }),
+        );
+        let timeline = limits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (250 * MS * i as u32, l))
+            .collect();
+        r.add_timeline(t0, 2 * S, 10 * S, true, timeline);
+        r
+    }
+
+    #[test]
+    fn phases_leave_out_the_warm_up_and_the_drain() {
+        let t0 = Instant::now();
+        // One session every 100 ms from 0 to 12 s: 10/s throughout.
+        let ends: Vec<Duration> = (0..120).map(|i| 100 * MS * i).collect();
+        let r = report(t0, &ends, &[4; 48]);
+        let (p1, p2) = (&r.phases[0], &r.phases[1]);
+        assert_eq!(
+            (p1.from, p1.to, p2.from, p2.to),
+            (2 * S, 5 * S, 5 * S, 10 * S)
+        );
+        // 30 sessions in [2, 5), 50 in [5, 10): 10/s each, whatever ended
+        // during the warm-up or the drain.
+        assert!((p1.goodput - 10.0).abs() < 1e-9, "{}", p1.goodput);
+        assert!((p2.goodput - 10.0).abs() < 1e-9, "{}", p2.goodput);
+        assert_eq!(r.convergence(p1), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn convergence_ignores_a_probe_dip_and_finds_the_settling_time() {
+        let t0 = Instant::now();
+        // 10 s of samples (40): 12 until the shift at 5 s, then 10, 9, 8,
+        // then 6 with one probe dip to 2 (one sample) at 8 s.
+        let mut limits = vec![12; 20];
+        limits.extend([10, 9, 8]);
+        limits.extend([6; 17]);
+        limits[32] = 2;
+        let r = report(t0, &[], &limits);
+        let p2 = &r.phases[1];
+        assert_eq!(p2.settled_limit, 6.0);
+        // Smoothed (a median of 5, cut at the phase's start): 9, 8.5 and 8
+        // at 5, 5.25 and 5.5 s are out of 6 +- 1.5, then 6 to the end (the
+        // dip is smoothed away): in from 5.75 s.
+        assert_eq!(r.convergence(p2), Some(750 * MS));
+    }
+
+    #[test]
+    fn a_limit_that_leaves_its_band_at_the_end_never_converged() {
+        let t0 = Instant::now();
+        let mut limits = vec![6; 36];
+        limits.extend([12; 4]); // the last second: far out
+        let r = report(t0, &[], &limits);
+        assert_eq!(r.convergence(&r.phases[1]), None);
+        // A sawtooth between 5 and 7 around a median of 6 is converged.
+        let limits: Vec<usize> = (0..40).map(|i| [5, 6, 7, 6][i % 4]).collect();
+        let r = report(t0, &[], &limits);
+        assert_eq!(r.convergence(&r.phases[1]), Some(Duration::ZERO));
+    }
+}

@@ -1,7 +1,7 @@
 //! The command line of the gateway example.
 
 use crate::admission::LimitMode;
-use crate::run::{self, Mode, Options, Runtime};
+use crate::run::{self, Mix, Mode, Options, Runtime};
 
 const HELP: &str = "\
 asr_gateway: a speech-recognition gateway under load, with and without async-guard's cures
@@ -20,6 +20,15 @@ OPTIONS:
   --capacity-shift      half-way through the load, the recogniser's CPU cost doubles;
                         the report splits goodput and latency per phase and charts
                         the limit over time
+  --max-waiting N       clients that may wait for a session slot (default: the limit
+                        for a fixed limit, 8 for an adaptive one)
+  --mix hostile|normal  the client mix: mostly well-behaved with slow, stalling,
+                        disconnecting and garbage-sending clients (default), or
+                        well-behaved clients only
+  --deadline S          bound on a whole session, the server's latency objective
+                        (default 2)
+  --warm-up S           with --capacity-shift or an adaptive limit: leave the first
+                        S seconds out of the per-phase figures (default 0)
   --serve ADDR          run the server alone on ADDR (e.g. 127.0.0.1:0); the first line
                         printed is `listening on IP:PORT`; runs for --seconds if given,
                         else until interrupted
@@ -54,6 +63,18 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
             }
             "--limit" => opts.limit = LimitMode::parse(&value("--limit")?)?,
             "--capacity-shift" => opts.capacity_shift = true,
+            "--max-waiting" => opts.max_waiting = Some(whole(&value("--max-waiting")?)?),
+            "--mix" => {
+                opts.mix = match value("--mix")?.as_str() {
+                    "hostile" => Mix::Hostile,
+                    "normal" => Mix::Normal,
+                    other => return Err(format!("unknown mix `{other}` (hostile or normal)")),
+                }
+            }
+            "--warm-up" => opts.warm_up = seconds(&value("--warm-up")?, "--warm-up", 0.0)?,
+            "--deadline" => {
+                opts.session_deadline = seconds(&value("--deadline")?, "--deadline", 0.001)?
+            }
             "--serve" => opts.mode = Mode::Serve(value("--serve")?),
             "--connect" => opts.mode = Mode::Connect(value("--connect")?),
             "--out" => opts.out_dir = Some(value("--out")?.into()),
@@ -71,6 +92,23 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
     }
     opts.forever = matches!(opts.mode, Mode::Serve(_)) && !seconds_given;
     Ok(Some(opts))
+}
+
+/// A number of seconds between `min` and an hour.
+fn seconds(v: &str, name: &str, min: f64) -> Result<std::time::Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| (min..=3600.0).contains(s))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or(format!(
+            "{name}: `{v}` is not a number of seconds from {min} to 3600"
+        ))
+}
+
+/// A whole number, 0 allowed.
+fn whole(v: &str) -> Result<usize, String> {
+    v.parse()
+        .map_err(|_| format!("`{v}` is not a whole number"))
 }
 
 fn number(v: &str) -> Result<usize, String> {

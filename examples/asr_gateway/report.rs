@@ -60,6 +60,9 @@ pub struct Report {
     pub out_dir: Option<std::path::PathBuf>,
     /// Served sessions: when each ended and its latency (for the phases).
     pub finals: Vec<(Instant, Duration)>,
+    /// When each session that ran out of time (told TIMEOUT, or the client's
+    /// patience ran out) ended (for the phases).
+    pub timeouts: Vec<Instant>,
     /// The admission limit, its label and its samples every 250 ms.
     pub limit_label: String,
     pub timeline: Vec<(Duration, usize)>,
@@ -73,11 +76,16 @@ pub struct Phase {
     pub name: &'static str,
     pub from: Duration,
     pub to: Duration,
+    /// Where convergence is counted from: the start of the load (first
+    /// phase) or the shift (second phase).
+    pub since: Duration,
     /// Sessions served with their final transcript, per second.
     pub goodput: f64,
+    /// Sessions that ran out of time (server deadline or client patience), per second.
+    pub timeouts: f64,
     pub p50: Duration,
     pub p99: Duration,
-    /// Mean of the limit samples in the phase's second half.
+    /// Median of the limit samples in the phase's second half.
     pub settled_limit: f64,
 }
 
@@ -110,6 +118,7 @@ impl Report {
             cures: Vec::new(),
             out_dir: None,
             finals: Vec::new(),
+            timeouts: Vec::new(),
             limit_label: opts.limit.label(),
             timeline: Vec::new(),
             phases: Vec::new(),
@@ -126,6 +135,12 @@ impl Report {
                 .iter()
                 .filter(|s| s.answer == Answer::Final)
                 .map(|s| (s.ended, s.latency))
+                .collect();
+            report.timeouts = client
+                .sessions
+                .iter()
+                .filter(|s| matches!(s.answer, Answer::Timeout | Answer::Nothing))
+                .map(|s| s.ended)
                 .collect();
             let mut latencies: Vec<Duration> = client
                 .sessions
@@ -197,35 +212,46 @@ impl Report {
         ];
     }
 
-    /// Splits the served sessions into phases at `shift` after `started`
-    /// (one phase without a shift) and keeps the limit's samples.
+    /// Splits the served sessions into phases: `[warm_up, end / 2)` and
+    /// `[end / 2, end)` after `started` with a shift, else `[warm_up, end)`;
+    /// `end` is when the load stopped starting sessions, so the drain
+    /// afterwards (sessions finishing, none starting) is in no phase. A
+    /// session counts in the phase in which it ended. Keeps the limit's
+    /// samples.
     pub fn add_timeline(
         &mut self,
         started: Instant,
-        shift: Duration,
+        warm_up: Duration,
+        end: Duration,
         shifted: bool,
         timeline: Vec<(Duration, usize)>,
     ) {
-        let end = self.load_time;
-        let cuts: Vec<(&'static str, Duration, Duration)> = if shifted {
+        let shift = end / 2;
+        let cuts: Vec<(&'static str, Duration, Duration, Duration)> = if shifted {
             vec![
-                ("before shift", Duration::ZERO, shift),
-                ("after shift", shift, end),
+                ("before shift", warm_up.min(shift), shift, Duration::ZERO),
+                ("after shift", shift, end, shift),
             ]
         } else {
-            vec![("whole run", Duration::ZERO, end)]
+            vec![("whole run", warm_up.min(end), end, Duration::ZERO)]
         };
-        for (name, from, to) in cuts {
+        let inside = |at: &Instant, from: Duration, to: Duration| {
+            let t = at.saturating_duration_since(started);
+            t >= from && t < to
+        };
+        for (name, from, to, since) in cuts {
             let mut lat: Vec<Duration> = self
                 .finals
                 .iter()
-                .filter(|(at, _)| {
-                    let t = at.saturating_duration_since(started);
-                    t >= from && (t < to || to == end)
-                })
+                .filter(|(at, _)| inside(at, from, to))
                 .map(|&(_, l)| l)
                 .collect();
             lat.sort();
+            let timeouts = self
+                .timeouts
+                .iter()
+                .filter(|at| inside(at, from, to))
+                .count();
             let pick = |p: f64| {
                 if lat.is_empty() {
                     Duration::ZERO
@@ -233,39 +259,57 @@ impl Report {
                     lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1]
                 }
             };
-            let mid = from + (to - from) / 2;
-            let settled: Vec<f64> = timeline
+            let mid = since + (to - since) / 2;
+            let settled: Vec<usize> = timeline
                 .iter()
                 .filter(|(t, _)| *t >= mid && *t < to)
-                .map(|&(_, l)| l as f64)
+                .map(|&(_, l)| l)
                 .collect();
+            let secs = (to - from).as_secs_f64().max(1e-9);
             self.phases.push(Phase {
                 name,
                 from,
                 to,
-                goodput: lat.len() as f64 / (to - from).as_secs_f64().max(1e-9),
+                since,
+                goodput: lat.len() as f64 / secs,
+                timeouts: timeouts as f64 / secs,
                 p50: pick(0.50),
                 p99: pick(0.99),
-                settled_limit: settled.iter().sum::<f64>() / settled.len().max(1) as f64,
+                settled_limit: median(settled),
             });
         }
         self.timeline = timeline;
     }
 
-    /// The first time after `from` from which the limit stays within 25 %
-    /// (or 2 permits) of its settled value until `to` (`None` if it never settles).
+    /// How long after `phase.since` (the start, or the shift) the limit
+    /// settled: the first sample from which the limit, smoothed by a running
+    /// median over 5 samples (1.25 s: a gradient probe, which drops the limit
+    /// to its floor for a few round-trips, is not a change of course), stays
+    /// within 25 % (at least 1 permit) of the phase's settled limit (the
+    /// median of its second half) until the phase ends; `None` if the last
+    /// smoothed sample is outside. For AIMD, whose limit saw-tooths between
+    /// about `backoff * capacity` and the capacity, the band holds the whole
+    /// tooth when it is regular (0.7 / 0.85 is within 25 % of the median).
     pub fn convergence(&self, phase: &Phase) -> Option<Duration> {
         let target = phase.settled_limit;
-        let inside = |l: usize| (l as f64 - target).abs() <= (0.25 * target).max(2.0);
-        let samples: Vec<_> = self
+        let band = (0.25 * target).max(1.0);
+        let samples: Vec<(Duration, usize)> = self
             .timeline
             .iter()
-            .filter(|(t, _)| *t >= phase.from && *t < phase.to)
+            .filter(|(t, _)| *t >= phase.since && *t < phase.to)
+            .copied()
             .collect();
-        let last_out = samples.iter().rposition(|(_, l)| !inside(*l));
+        let smooth: Vec<f64> = (0..samples.len())
+            .map(|i| {
+                let lo = i.saturating_sub(2);
+                let hi = (i + 3).min(samples.len());
+                median(samples[lo..hi].iter().map(|&(_, l)| l).collect())
+            })
+            .collect();
+        let last_out = smooth.iter().rposition(|l| (l - target).abs() > band);
         match last_out {
             None => Some(Duration::ZERO),
-            Some(i) if i + 1 < samples.len() => Some(samples[i + 1].0.saturating_sub(phase.from)),
+            Some(i) if i + 1 < samples.len() => Some(samples[i + 1].0.saturating_sub(phase.since)),
             Some(_) => None,
         }
     }
@@ -492,23 +536,26 @@ impl fmt::Display for Report {
                     .map_or("never".to_string(), |d| format!("{:.2}s", d.as_secs_f64()));
                 writeln!(
                     f,
-                    "  {:<13} {:>5.1}s..{:>5.1}s  goodput {:>6.1}/s  p50 {:>6.0?}  p99 {:>6.0?}  limit settled at {:.1} (within 25 %/2 after {conv})",
+                    "  {:<13} {:>5.1}s..{:>5.1}s  goodput {:>6.1}/s  timed out {:>5.1}/s  p50 {:>6.0?}  p99 {:>6.0?}  limit settled at {:.1} (within 25 % / 1 after {conv} from {:.1}s)",
                     p.name,
                     p.from.as_secs_f64(),
                     p.to.as_secs_f64(),
                     p.goodput,
+                    p.timeouts,
                     p.p50,
                     p.p99,
-                    p.settled_limit
+                    p.settled_limit,
+                    p.since.as_secs_f64()
                 )?;
             }
             // One line per phase that scripts can parse.
             for (i, p) in self.phases.iter().enumerate() {
+                let label = self.limit_label.replace(' ', "_");
                 writeln!(
                     f,
-                    "PHASE {i} label={} goodput={:.2} p99_ms={:.1} p50_ms={:.1} limit={:.1} converge_s={}",
-                    self.limit_label.replace(' ', "_"),
+                    "PHASE {i} label={label} goodput={:.2} timeouts={:.2} p99_ms={:.1} p50_ms={:.1} limit={:.1} converge_s={}",
                     p.goodput,
+                    p.timeouts,
                     p.p99.as_secs_f64() * 1e3,
                     p.p50.as_secs_f64() * 1e3,
                     p.settled_limit,
@@ -542,6 +589,20 @@ impl fmt::Display for Report {
         } else {
             writeln!(f, "verdict       {}", v.join("; "))
         }
+    }
+}
+
+/// The median of some limit samples (0 for none).
+fn median(mut v: Vec<usize>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2] as f64
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
     }
 }
 

@@ -16,6 +16,19 @@ use crate::recognizer;
 use crate::report::{ClientEnd, Report, ServerEnd};
 use crate::server::{self, Config, Server};
 
+/// Which clients the load generator runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// Mostly well-behaved clients, with slow, stalling, disconnecting and
+    /// garbage-sending ones (the demo's default).
+    Hostile,
+    /// Well-behaved clients only: every session's time is the server's
+    /// doing (the adaptive-limit sweep: a slow or stalling client pins a
+    /// session slot for up to the session deadline whatever the limit, which
+    /// at small limits makes the capacity left a matter of luck).
+    Normal,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
     Smol,
@@ -44,6 +57,17 @@ pub struct Options {
     pub limit: LimitMode,
     /// Double the recogniser's CPU cost half-way through the load.
     pub capacity_shift: bool,
+    /// Clients that may wait for a session slot (`--max-waiting`); unset:
+    /// the limit for a fixed limit, 8 for an adaptive one.
+    pub max_waiting: Option<usize>,
+    /// The client mix (`--mix`): the hostile mix, or well-behaved clients only.
+    pub mix: Mix,
+    /// Bound on a whole session (`--deadline`; default 2 s): the server's
+    /// latency objective; a session past it is told TIMEOUT.
+    pub session_deadline: Duration,
+    /// The first part of the load left out of the per-phase figures
+    /// (`--warm-up`): connections, caches and an adaptive limit starting up.
+    pub warm_up: Duration,
     pub mode: Mode,
     /// Where transcripts go (`--out`); a fresh temporary directory if unset.
     pub out_dir: Option<PathBuf>,
@@ -59,6 +83,10 @@ impl Default for Options {
             forever: false,
             limit: LimitMode::Fixed(16),
             capacity_shift: false,
+            max_waiting: None,
+            mix: Mix::Hostile,
+            warm_up: Duration::ZERO,
+            session_deadline: Duration::from_secs(2),
             mode: Mode::Both,
             out_dir: None,
         }
@@ -70,18 +98,18 @@ pub fn config(opts: &Options, out_dir: PathBuf) -> Config {
     Config {
         naive: opts.naive,
         limit: opts.limit,
-        max_waiting: match opts.limit {
+        max_waiting: opts.max_waiting.unwrap_or(match opts.limit {
             LimitMode::Fixed(n) => n.max(1),
             _ => 8,
-        },
+        }),
         admission_wait: Duration::from_millis(300),
         max_handshaking: 512,
         handshake_timeout: Duration::from_millis(500),
         frame_timeout: Duration::from_secs(1),
-        session_deadline: Duration::from_secs(2),
+        session_deadline: opts.session_deadline,
         idle_ttl: Duration::from_millis(600),
         recognizer_work: 6,
-        decode_rounds: 48,
+        decode_rounds: 144,
         storage_delay: Duration::from_millis(1),
         out_dir,
     }
@@ -123,7 +151,7 @@ fn both(opts: &Options) -> std::io::Result<Report> {
         duration,
         opts.capacity_shift,
     );
-    let sessions = load(running.addr, opts.clients, duration);
+    let sessions = load(running.addr, opts.clients, duration, opts.mix);
     let load_time = started.elapsed();
     let timeline = watch.stop();
 
@@ -137,7 +165,13 @@ fn both(opts: &Options) -> std::io::Result<Report> {
     // The per-phase section and the chart of the limit: only where the
     // limit or the capacity moves.
     if opts.capacity_shift || !matches!(opts.limit, LimitMode::Fixed(_)) {
-        report.add_timeline(started, duration / 2, opts.capacity_shift, timeline);
+        report.add_timeline(
+            started,
+            opts.warm_up.min(duration / 2),
+            duration,
+            opts.capacity_shift,
+            timeline,
+        );
     }
     if remove {
         let _ = std::fs::remove_dir_all(&out_dir);
@@ -181,6 +215,7 @@ fn connect(opts: &Options, addr: &str) -> std::io::Result<Report> {
         addr,
         opts.clients,
         Duration::from_secs_f64(opts.seconds.max(0.1)),
+        opts.mix,
     );
     let load_time = started.elapsed();
     Ok(Report::collect(
@@ -325,7 +360,7 @@ impl Running {
 }
 
 /// Runs `clients` client loops for `duration`; returns every session.
-fn load(addr: SocketAddr, clients: usize, duration: Duration) -> Vec<client::Session> {
+fn load(addr: SocketAddr, clients: usize, duration: Duration, mix: Mix) -> Vec<client::Session> {
     let ex = async_executor::Executor::new();
     let end = Instant::now() + duration;
     let tasks: Vec<_> = (0..clients.max(1) as u64)
@@ -337,7 +372,10 @@ fn load(addr: SocketAddr, clients: usize, duration: Duration) -> Vec<client::Ses
                 let mut n = 0u64;
                 while Instant::now() < end {
                     let seed = slot * 1_000_000 + n;
-                    let behaviour = Behaviour::pick(recognizer::mix(seed));
+                    let behaviour = match mix {
+                        Mix::Hostile => Behaviour::pick(recognizer::mix(seed)),
+                        Mix::Normal => Behaviour::Normal,
+                    };
                     let session = client::run(addr, behaviour, seed).await;
                     // Real clients back off after BUSY (or a failed
                     // connect) instead of hammering.
