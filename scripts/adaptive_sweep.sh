@@ -18,7 +18,7 @@
 # - the limit (median of its samples in the phase's second half) and, for
 #   the adaptive policies, when it converged (see below), median over rounds;
 # - the oracle: among the fixed limits whose median goodput is within TIE
-#   (5 %) of the best, the one with the lowest p99 (where the goodput curve
+#   (10 %) of the best, the one with the lowest p99 (where the goodput curve
 #   is flat, "the best goodput" alone would pick a limit at random from the
 #   plateau, with its p99 anywhere between the knee's and the cliff's); the
 #   fixed limit with the very best median goodput is named too;
