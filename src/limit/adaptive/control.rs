@@ -265,7 +265,7 @@ impl Shared {
                 if target < previous {
                     self.thin_out(previous, target);
                 }
-                (previous, target, c.state.rtts())
+                (previous, target, rtts)
             })
         };
         let Some((previous, target, rtts)) = target else {
